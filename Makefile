@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8501
+
+.PHONY: install run test bench science clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first: on a CPU machine this takes the CPU wheel, never a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	@echo "Residue dashboard: http://localhost:$(PORT)"
+	$(PY) -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+science: $(STAMP)
+	$(PY) bench/science.py
+
+clean:
+	rm -rf $(VENV) .residue-cache .pytest_cache

@@ -1,0 +1,189 @@
+"""One experiment, one direction: config -> data -> models (cached) -> measurements -> Results.
+
+    from core import load_config, Experiment
+    exp = Experiment(load_config("examples/classroom.toml"))
+    results = exp.run()          # exp.models holds original, retrain and each unlearned model
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import metrics
+from .cache import ModelStore, stable_hash
+from .config import ExperimentConfig
+from .data import Dataset, Split, load_dataset, make_split
+from .device import default_device
+from .models import build_model
+from .progress import Progress, as_progress
+from .results import ModelReport, Results
+from .training import TRAINER_VERSION, train
+from .unlearn import UnlearnTask, get_method, methods
+
+ORIGINAL, RETRAINED = "original", "retrain"
+
+
+def fingerprint(dataset: Dataset) -> str:
+    """Content hash of the data itself, so uploads and edited files never hit a stale cache entry."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(dataset.X).tobytes())
+    h.update(np.ascontiguousarray(dataset.y).tobytes())
+    return h.hexdigest()[:24]
+
+
+def _idx_hash(idx: np.ndarray) -> str:
+    return hashlib.sha256(np.asarray(idx, dtype=np.int64).tobytes()).hexdigest()[:24]
+
+
+@dataclass
+class Trained:
+    model: nn.Module
+    seconds: float
+    status: str = "ok"
+    message: str = ""
+    history: list | None = None
+    cached: bool = False
+
+
+class Experiment:
+    """Holds the data split and every model of one config; `run()` fills them and measures."""
+
+    def __init__(self, config: ExperimentConfig, store: ModelStore | None = None,
+                 device: torch.device | str | None = None, dataset: Dataset | None = None):
+        self.config = config.validate()
+        self.store = store or ModelStore()
+        self.device = torch.device(device) if device is not None else default_device()
+        self._dataset = dataset
+        self.split: Split | None = None
+        self.models: dict[str, nn.Module] = {}
+        self.trained: dict[str, Trained] = {}
+        self.results: Results | None = None
+
+    # -- pieces, usable on their own -------------------------------------------------------
+    def prepare(self) -> Split:
+        if self.split is None:
+            c = self.config
+            ds = self._dataset or load_dataset(c.data.name, **c.data.options)
+            self.split = make_split(ds, c.data.forget, c.data.test_fraction, c.data.shadow_fraction, c.seed,
+                                    self.device)
+        return self.split
+
+    def fresh_model(self, seed: int | None = None) -> nn.Module:
+        split = self.prepare()
+        c = self.config
+        return build_model(c.model.name, split.dataset.input_shape, split.dataset.n_classes,
+                           seed=c.seed if seed is None else seed, **c.model.params).to(self.device)
+
+    def _base_key(self) -> dict:
+        split = self.prepare()
+        c = self.config
+        return {"data": fingerprint(split.dataset), "split": [_idx_hash(split.train), _idx_hash(split.test)],
+                "model": c.model.name, "model_params": c.model.params, "recipe": c.recipe.to_dict(),
+                "trainer": TRAINER_VERSION}
+
+    def train_model(self, part: str, init_seed: int, order_seed: int, progress: Progress | None = None,
+                    stage: str = "train") -> Trained:
+        """A model trained from scratch on a part ('train' or 'retain'), cached on disk."""
+        split = self.prepare()
+        idx = getattr(split, part)
+        parts = {**self._base_key(), "kind": "scratch", "on": _idx_hash(idx), "init": init_seed,
+                 "order": order_seed}
+
+        def build():
+            model = self.fresh_model(init_seed)
+            X, y = split.tensors(part)
+            log = train(model, X, y, self.config.recipe, seed=order_seed, progress=progress, stage=stage)
+            return model, {"seconds": log.seconds}
+
+        model, meta, hit = self.store.get_or_build(parts, lambda: self.fresh_model(init_seed), build)
+        return Trained(model.to(self.device).eval(), float(meta["seconds"]), cached=hit)
+
+    def task(self) -> UnlearnTask:
+        split = self.prepare()
+        (fX, fy), (rX, ry) = split.tensors("forget"), split.tensors("retain")
+        return UnlearnTask(fX, fy, rX, ry, split.dataset.n_classes, self.config.recipe,
+                           lambda: self.fresh_model(), seed=self.config.seed)
+
+    def unlearn(self, method_name: str, params: dict, progress: Progress | None = None) -> Trained:
+        """θ_u for one method, cached under θ_o's key plus the method and its hyperparameters."""
+        split = self.prepare()
+        method = get_method(method_name, **params)
+        original = self.models[ORIGINAL]
+        parts = {**self._base_key(), "kind": "unlearned", "original_seed": self.config.seed,
+                 "forget": _idx_hash(split.forget), "method": method_name, "hp": method.hp,
+                 "seed": self.config.seed}
+
+        def build():
+            r = method.unlearn(original, self.task(), progress)
+            return r.model, {"seconds": r.seconds, "status": r.status, "message": r.message,
+                             "history": r.history}
+
+        model, meta, hit = self.store.get_or_build(parts, lambda: self.fresh_model(), build)
+        return Trained(model.to(self.device).eval(), float(meta["seconds"]), meta.get("status", "ok"),
+                       meta.get("message", ""), meta.get("history", []), hit)
+
+    # -- the whole pipeline ----------------------------------------------------------------
+    def run(self, progress: Progress | None = None) -> Results:
+        progress = as_progress(progress)
+        start = time.perf_counter()
+        c = self.config
+        progress("data", 0, 1)
+        split = self.prepare()
+        progress("data", 1, 1)
+        seed = c.seed
+        self.trained[ORIGINAL] = self.train_model("train", seed, seed, progress, "train original")
+        self.models[ORIGINAL] = self.trained[ORIGINAL].model
+        self.trained[RETRAINED] = self.train_model("retain", seed, seed, progress, "retrain")
+        self.models[RETRAINED] = self.trained[RETRAINED].model
+        for m in c.methods:
+            if methods.get(m.name).exact and not m.params:
+                self.trained[m.key] = self.trained[RETRAINED]  # the same model: train it once
+            else:
+                self.trained[m.key] = self.unlearn(m.name, m.params, progress.scoped(m.key))
+            self.models[m.key] = self.trained[m.key].model
+        progress("measure", 0, 1)
+        self.results = self.measure(time.perf_counter() - start)
+        progress("measure", 1, 1)
+        return self.results
+
+    def measure(self, seconds: float = 0.0) -> Results:
+        split = self.prepare()
+        c = self.config
+        data = {p: split.tensors(p) for p in ("forget", "retain", "test")}
+        p_retrain = metrics.probs(self.models[RETRAINED], data["forget"][0])
+        t_retrain = self.trained[RETRAINED].seconds
+        reports = []
+        method_of = {m.key: m for m in c.methods}
+        for name, tr in self.trained.items():
+            model = tr.model
+            role = {ORIGINAL: "original", RETRAINED: "retrained"}.get(name, "unlearned")
+            mc = method_of.get(name)
+            p = metrics.probs(model, data["forget"][0])
+            reports.append(ModelReport(
+                name=name, role=role, method=mc.name if mc else name,
+                params=get_method(mc.name, **mc.params).hp if mc else {},
+                forget_acc=metrics.accuracy(model, *data["forget"]),
+                retain_acc=metrics.accuracy(model, *data["retain"]),
+                test_acc=metrics.accuracy(model, *data["test"]),
+                forget_loss=metrics.mean_loss(model, *data["forget"]),
+                seconds=tr.seconds,
+                ratio_to_retrain=tr.seconds / t_retrain if role != "original" and t_retrain > 0 else None,
+                kl_to_retrain=metrics.kl_divergence(p_retrain, p) if role != "retrained" else 0.0,
+                js_to_retrain=metrics.js_divergence(p_retrain, p) if role != "retrained" else 0.0,
+                status=tr.status, message=tr.message, cached=tr.cached, history=tr.history or [],
+            ))
+        return Results(
+            config=c.to_dict(), config_hash=c.hash(), split=split.summary(),
+            forget_indices=split.forget.tolist(), forget_classes=split.forget_classes, models=reports,
+            device=str(self.device), seconds=seconds, notes=list(self.store.notes),
+        )
+
+
+def run(config: ExperimentConfig, progress: Progress | None = None, store: ModelStore | None = None) -> Results:
+    """Run one experiment and return its results (the models stay inside an `Experiment`)."""
+    return Experiment(config, store=store).run(progress)

@@ -1,0 +1,203 @@
+"""The unlearning interface every method shares.
+
+A method is a class with declared hyperparameters (`Param`: name, default, range, help; the dashboard
+builds its widgets from them), no work in the constructor, and one verb:
+`unlearn(model, task, progress) -> UnlearnResult`. Subclasses implement `_run(model, task, loop)`,
+where `loop.step(...)` applies one optimiser step with progress, cancellation and the divergence guard.
+Adding a method is one file: subclass `Method` and decorate it with `@register`.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import nn
+
+from ..errors import Cancelled, ResidueError
+from ..progress import Progress, as_progress
+from ..registry import Registry
+from ..training import Recipe, endless_batches
+
+methods: Registry = Registry("unlearning method")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared hyperparameter: the range is enforced here and drawn as a widget by the dashboard."""
+
+    name: str
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    help: str = ""
+    choices: tuple | None = None
+    log: bool = False  # widget on a log scale (learning rates)
+
+    def check(self, value: Any) -> Any:
+        if self.choices is not None:
+            if value not in self.choices:
+                raise ResidueError(f"{self.name} must be one of {list(self.choices)}, got {value!r}.")
+            return value
+        if isinstance(self.default, bool):
+            if not isinstance(value, bool):
+                raise ResidueError(f"{self.name} must be true or false, got {value!r}.")
+            return value
+        if isinstance(self.default, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ResidueError(f"{self.name} must be a number, got {value!r}.")
+            if isinstance(self.default, int) and float(value) != int(value):
+                raise ResidueError(f"{self.name} must be a whole number, got {value!r}.")
+            value = type(self.default)(value)
+            if value != value or (self.low is not None and value < self.low) or (
+                    self.high is not None and value > self.high):
+                raise ResidueError(f"{self.name} must be in [{self.low}, {self.high}], got {value}.")
+            return value
+        return value
+
+
+@dataclass
+class UnlearnTask:
+    """Everything a method may use. Tensors live on the model's device."""
+
+    forget_X: torch.Tensor
+    forget_y: torch.Tensor
+    retain_X: torch.Tensor
+    retain_y: torch.Tensor
+    n_classes: int
+    recipe: Recipe  # the recipe θ_o was trained with
+    fresh_model: Callable[[], nn.Module]  # θ_o's initialisation, for methods that retrain
+    seed: int = 0
+
+    def generator(self, salt: int = 0) -> torch.Generator:
+        return torch.Generator().manual_seed(int(self.seed) * 1000003 + salt)
+
+    def batches(self, part: str, batch_size: int, salt: int = 0):
+        """Endless shuffled mini-batches (X, y) of 'forget' or 'retain'."""
+        X, y = (self.forget_X, self.forget_y) if part == "forget" else (self.retain_X, self.retain_y)
+        for idx in endless_batches(len(y), batch_size, self.generator(salt), X.device):
+            yield X[idx], y[idx]
+
+    def steps_per_epoch(self, part: str, batch_size: int) -> int:
+        n = len(self.forget_y if part == "forget" else self.retain_y)
+        return max(1, -(-n // batch_size))
+
+
+@dataclass
+class UnlearnResult:
+    model: nn.Module
+    seconds: float
+    status: str = "ok"  # "ok" | "diverged"
+    message: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per step
+
+
+class Diverged(Exception):
+    def __init__(self, message: str, last_good: dict[str, torch.Tensor]):
+        super().__init__(message)
+        self.last_good = last_good
+
+
+class Loop:
+    """Runs a method's optimisation steps: progress events, cancellation, and the divergence guard.
+
+    The guard stops at a NaN/inf loss or when the weight norm grows past `max_growth` times its
+    starting value; the model is then restored to its last finite state and the result is labelled.
+    """
+
+    def __init__(self, model: nn.Module, progress: Progress, stage: str, total: int, max_growth: float = 20.0):
+        self.model, self.progress, self.stage, self.total = model, progress, stage, max(1, int(total))
+        self.max_growth = max_growth
+        self.count = 0
+        self.history: list[dict[str, float]] = []
+        self._norm0 = self._norm()
+        self._good = self._snapshot()
+
+    def _norm(self) -> float:
+        return float(torch.sqrt(sum((p.detach().float() ** 2).sum() for p in self.model.parameters())))
+
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer | None, **metrics: float | torch.Tensor) -> None:
+        """Backpropagate `loss` and step (optimizer=None: the caller already changed the weights)."""
+        self.count += 1
+        if not torch.isfinite(loss):
+            raise Diverged(f"{self.stage}: loss became {float(loss)} at step {self.count}; stopped.", self._good)
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        norm = self._norm()
+        if norm != norm or norm > self.max_growth * max(self._norm0, 1e-6):
+            raise Diverged(
+                f"{self.stage}: weights exploded (norm {norm:.3g}, {norm / max(self._norm0, 1e-6):.0f}x the start) "
+                f"at step {self.count}; stopped.", self._good)
+        self._good = self._snapshot()
+        row = {"step": float(self.count), "loss": float(loss.detach())}
+        row.update({k: float(v) for k, v in metrics.items()})
+        self.history.append(row)
+        self.progress(self.stage, min(self.count, self.total), self.total,
+                      **{k: v for k, v in row.items() if k != "step"})
+
+    def phase(self, stage: str, total: int) -> None:
+        """Start a new named phase (e.g. a two-phase method's second phase)."""
+        self.stage, self.total, self.count = stage, max(1, int(total)), 0
+
+
+class Method:
+    """Base class of every unlearning method (see module docstring)."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    summary: ClassVar[str] = ""  # one line for the method picker
+    reference: ClassVar[str] = ""
+    reading: ClassVar[bool] = False  # True where the definition is our reading of an unpublished detail
+    uses_forget: ClassVar[bool] = True  # False for retain-only fine-tunings
+    exact: ClassVar[bool] = False  # True for retrain-from-scratch methods
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, **hyper: Any):
+        declared = {p.name: p for p in self.params}
+        unknown = set(hyper) - set(declared)
+        if unknown:
+            raise ResidueError(
+                f"{self.name}: unknown hyperparameter(s) {sorted(unknown)}; known: {sorted(declared) or 'none'}.")
+        self.hp = {n: p.check(hyper[n]) if n in hyper else p.default for n, p in declared.items()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.hp.items())})"
+
+    def unlearn(self, model: nn.Module, task: UnlearnTask, progress: Progress | None = None) -> UnlearnResult:
+        """Return an unlearned copy of `model` (the original is never modified)."""
+        progress = as_progress(progress)
+        work = copy.deepcopy(model)
+        work.train()
+        loop = Loop(work, progress, "unlearn", 1)
+        start = time.perf_counter()
+        status, message = "ok", ""
+        try:
+            out = self._run(work, task, loop)
+            if out is not None:
+                work = out
+        except Diverged as d:
+            work.load_state_dict(d.last_good)
+            status, message = "diverged", str(d)
+        except Cancelled:
+            raise
+        work.eval()
+        return UnlearnResult(work, time.perf_counter() - start, status, message, loop.history)
+
+    def _run(self, model: nn.Module, task: UnlearnTask, loop: Loop) -> nn.Module | None:
+        raise NotImplementedError
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: add a method to the registry under `cls.name`."""
+    return methods.register(cls.name)(cls)
+
+
+def get_method(name: str, **hyper: Any) -> Method:
+    return methods.get(name)(**hyper)
