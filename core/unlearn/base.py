@@ -17,45 +17,12 @@ import torch
 from torch import nn
 
 from ..errors import Cancelled, ResidueError
+from ..params import Param, check_params
 from ..progress import Progress, as_progress
 from ..registry import Registry
 from ..training import Recipe, endless_batches
 
 methods: Registry = Registry("unlearning method")
-
-
-@dataclass(frozen=True)
-class Param:
-    """A declared hyperparameter: the range is enforced here and drawn as a widget by the dashboard."""
-
-    name: str
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    help: str = ""
-    choices: tuple | None = None
-    log: bool = False  # widget on a log scale (learning rates)
-
-    def check(self, value: Any) -> Any:
-        if self.choices is not None:
-            if value not in self.choices:
-                raise ResidueError(f"{self.name} must be one of {list(self.choices)}, got {value!r}.")
-            return value
-        if isinstance(self.default, bool):
-            if not isinstance(value, bool):
-                raise ResidueError(f"{self.name} must be true or false, got {value!r}.")
-            return value
-        if isinstance(self.default, (int, float)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ResidueError(f"{self.name} must be a number, got {value!r}.")
-            if isinstance(self.default, int) and float(value) != int(value):
-                raise ResidueError(f"{self.name} must be a whole number, got {value!r}.")
-            value = type(self.default)(value)
-            if value != value or (self.low is not None and value < self.low) or (
-                    self.high is not None and value > self.high):
-                raise ResidueError(f"{self.name} must be in [{self.low}, {self.high}], got {value}.")
-            return value
-        return value
 
 
 @dataclass
@@ -160,12 +127,7 @@ class Method:
     params: ClassVar[tuple[Param, ...]] = ()
 
     def __init__(self, **hyper: Any):
-        declared = {p.name: p for p in self.params}
-        unknown = set(hyper) - set(declared)
-        if unknown:
-            raise ResidueError(
-                f"{self.name}: unknown hyperparameter(s) {sorted(unknown)}; known: {sorted(declared) or 'none'}.")
-        self.hp = {n: p.check(hyper[n]) if n in hyper else p.default for n, p in declared.items()}
+        self.hp = check_params(self.name, self.params, hyper)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.hp.items())})"

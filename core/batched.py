@@ -1,0 +1,221 @@
+"""Many small models at once.
+
+Shadow models (LiRA, the unlearning leak), the reminiscence attack's repeated fine-tunings, seed
+ensembles and loss-landscape grids all evaluate or train *many parameter sets of one architecture*.
+Looping over models wastes the CPU on Python overhead and tiny matmuls; here the parameter sets are
+stacked along a leading model axis and run through `torch.func.functional_call` under `vmap`.
+
+`train_many` reproduces `core.training.train` exactly (same initialisation, same mini-batch order,
+same Adam/SGD arithmetic), so a batched shadow model equals the one trained alone (tests check it).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, vmap
+
+from .progress import Progress, as_progress
+from .training import Recipe
+
+Params = dict[str, torch.Tensor]  # name -> tensor with a leading model axis
+
+
+def stack(models: Sequence[nn.Module]) -> Params:
+    """Stack the parameters of same-architecture models: name -> (M, *shape)."""
+    return {k: torch.stack([dict(m.named_parameters())[k].detach() for m in models])
+            for k, _ in models[0].named_parameters()}
+
+
+def repeat(model: nn.Module, m: int) -> Params:
+    """M copies of one model's parameters."""
+    return {k: v.detach().unsqueeze(0).repeat(m, *([1] * v.dim())) for k, v in model.named_parameters()}
+
+
+def unstack(params: Params, template: nn.Module) -> list[nn.Module]:
+    """The stacked parameter sets as separate modules (copies of `template`)."""
+    out = []
+    for i in range(next(iter(params.values())).shape[0]):
+        m = copy.deepcopy(template)
+        m.load_state_dict({**m.state_dict(), **{k: v[i] for k, v in params.items()}})
+        out.append(m.eval())
+    return out
+
+
+def select(params: Params, i: int) -> Params:
+    return {k: v[i] for k, v in params.items()}
+
+
+def _stateless(template: nn.Module):
+    buffers = dict(template.named_buffers())
+
+    def f(p: Params, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(template, (p, buffers), (x,))
+
+    return f
+
+
+def forward_many(template: nn.Module, params: Params, X: torch.Tensor, per_model_inputs: bool = False,
+                 chunk: int = 4096) -> torch.Tensor:
+    """Logits of every parameter set: (M, N, classes). X is shared (N, ...) or per model (M, N, ...)."""
+    f = vmap(_stateless(template), in_dims=(0, 0 if per_model_inputs else None))
+    with torch.no_grad():
+        n = X.shape[1] if per_model_inputs else X.shape[0]
+        parts = [f(params, X[:, i:i + chunk] if per_model_inputs else X[i:i + chunk]) for i in range(0, n, chunk)]
+    return torch.cat(parts, dim=1)
+
+
+class Flat:
+    """Stacked parameter sets as one (M, P) tensor plus the names and shapes to view it as a dict.
+
+    One flat tensor makes the optimiser a handful of whole-tensor operations instead of a Python
+    loop over parameters (the loop costs as much as the maths for small models)."""
+
+    def __init__(self, template: nn.Module):
+        self.names = [k for k, _ in template.named_parameters()]
+        self.shapes = [tuple(v.shape) for _, v in template.named_parameters()]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+
+    def flatten(self, params: Params) -> torch.Tensor:
+        return torch.cat([params[k].reshape(params[k].shape[0], -1) for k in self.names], dim=1)
+
+    def views(self, flat: torch.Tensor) -> Params:
+        """Dict of views into a flat (P,) or (M, P) tensor (gradients flow back to `flat`)."""
+        lead = flat.shape[:-1]
+        out, o = {}, 0
+        for k, shape, size in zip(self.names, self.shapes, self.sizes):
+            out[k] = flat[..., o:o + size].reshape(*lead, *shape)
+            o += size
+        return out
+
+
+def loss_grad_fn(template: nn.Module) -> Callable:
+    """(flat (M, P), X (M,B,..), y (M,B), w (M,B)) -> (grad (M, P), losses (M,)): weighted mean CE per model.
+
+    Weights let models with shorter last batches share one call (padding rows get weight 0)."""
+    flat_spec = Flat(template)
+    f = vmap(_stateless(template))
+
+    def fn(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
+        flat = flat.detach().requires_grad_(True)
+        with torch.enable_grad():
+            logits = f(flat_spec.views(flat), x)
+            ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape)
+            losses = (ce * w).sum(1) / w.sum(1).clamp_min(1e-12)
+            (g,) = torch.autograd.grad(losses.sum(), [flat])
+        return g, losses.detach()
+
+    return fn
+
+
+class BatchedOptimizer:
+    """Adam or SGD(momentum) over a flat (M, P) parameter tensor, with a per-model learning rate and an
+    `active` mask (inactive models stay exactly unchanged, optimiser state included). The arithmetic
+    follows `torch.optim.Adam` / `torch.optim.SGD`, so results match the one-model optimisers."""
+
+    def __init__(self, flat: torch.Tensor, kind: str = "adam", lr: float | torch.Tensor = 1e-3,
+                 momentum: float = 0.9, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        self.kind, self.momentum, self.wd, self.betas, self.eps = kind, momentum, weight_decay, betas, eps
+        M = flat.shape[0]
+        self.lr = torch.as_tensor(lr, dtype=flat.dtype).expand(M).clone().to(flat.device).view(M, 1)
+        self.t = torch.zeros(M, 1, device=flat.device)
+        self.m = torch.zeros_like(flat)
+        self.v = torch.zeros_like(flat) if kind == "adam" else None
+
+    @torch.no_grad()
+    def step(self, flat: torch.Tensor, g: torch.Tensor, active: torch.Tensor | None = None) -> None:
+        if active is not None and not bool(active.all()):
+            if not bool(active.any()):
+                return
+            rows = torch.nonzero(active.to(flat.device)).flatten()
+            sub = BatchedOptimizer.__new__(BatchedOptimizer)
+            sub.kind, sub.momentum, sub.wd, sub.betas, sub.eps = self.kind, self.momentum, self.wd, self.betas, self.eps
+            sub.lr, sub.t, sub.m = self.lr[rows], self.t[rows], self.m[rows]
+            sub.v = self.v[rows] if self.v is not None else None
+            part = flat[rows]
+            sub.step(part, g[rows])
+            flat[rows], self.t[rows], self.m[rows] = part, sub.t, sub.m
+            if self.v is not None:
+                self.v[rows] = sub.v
+            return
+        if self.wd:
+            g = g + self.wd * flat
+        first = self.t == 0
+        self.t += 1
+        if self.kind == "adam":
+            b1, b2 = self.betas
+            self.m.lerp_(g, 1 - b1)
+            self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (self.v.sqrt() / (1 - b2 ** self.t).sqrt()).add_(self.eps)
+            flat.sub_(self.m / denom * (self.lr / (1 - b1 ** self.t)))
+        else:
+            if self.momentum:
+                self.m.mul_(self.momentum * (~first)).add_(g)  # first step: buffer = g, like torch.optim.SGD
+                g = self.m
+            flat.sub_(g * self.lr)
+
+
+def train_many(
+    template: nn.Module,
+    init: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    subsets: Sequence[np.ndarray],
+    recipe: Recipe,
+    order_seeds: Sequence[int],
+    progress: Progress | None = None,
+    stage: str = "shadow models",
+) -> Params:
+    """Train M models at once, model i on X[subsets[i]] from init[i] with data-order seed order_seeds[i].
+
+    Equivalent to calling `core.training.train` on each (same batches, same optimiser arithmetic)."""
+    progress = as_progress(progress)
+    M = len(subsets)
+    spec = Flat(template)
+    flat = spec.flatten(init).detach().clone()
+    opt = BatchedOptimizer(flat, recipe.optimizer, recipe.lr, recipe.momentum, recipe.weight_decay)
+    step_fn = loss_grad_fn(template)
+    gens = [torch.Generator().manual_seed(int(s)) for s in order_seeds]
+    subs = [torch.as_tensor(np.asarray(s), dtype=torch.long) for s in subsets]
+    bs = recipe.batch_size
+    dev = X.device
+    for epoch in range(recipe.epochs):
+        perms = [s[torch.randperm(len(s), generator=g)] for s, g in zip(subs, gens)]
+        n_steps = max(math.ceil(len(p) / bs) for p in perms)
+        for s in range(n_steps):
+            chunks = [p[s * bs:(s + 1) * bs] for p in perms]
+            width = max(len(c) for c in chunks)
+            idx = torch.zeros(M, width, dtype=torch.long)
+            w = torch.zeros(M, width)
+            for i, c in enumerate(chunks):
+                idx[i, :len(c)] = c
+                w[i, :len(c)] = 1.0
+            idx, w = idx.to(dev), w.to(dev)
+            g, _ = step_fn(flat, X[idx], y[idx], w)
+            opt.step(flat, g, w.sum(1) > 0)
+        progress(stage, epoch + 1, recipe.epochs)
+    return {k: v.detach() for k, v in spec.views(flat).items()}
+
+
+def init_many(make: Callable[[int], nn.Module], seeds: Sequence[int]) -> Params:
+    """Stacked initial parameters of `make(seed)` for each seed."""
+    return stack([make(int(s)) for s in seeds])
+
+
+def mean_loss_many(template: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor,
+                   chunk_models: int = 256) -> torch.Tensor:
+    """Mean cross-entropy of every parameter set on (X, y): shape (M,). Chunked over models for memory."""
+    M = next(iter(params.values())).shape[0]
+    out = []
+    for i in range(0, M, chunk_models):
+        part = {k: v[i:i + chunk_models] for k, v in params.items()}
+        logits = forward_many(template, part, X)
+        out.append(F.cross_entropy(logits.flatten(0, 1), y.repeat(logits.shape[0]), reduction="none")
+                   .view(logits.shape[0], -1).mean(1))
+    return torch.cat(out)
