@@ -104,29 +104,68 @@ def _names(cls) -> set[str]:
     return {f.name for f in fields(cls)}
 
 
+def _typed(value: Any, kind: type, where: str) -> Any:
+    """Check one scalar's type (TOML gives int/float/str/bool/list); ints are accepted where floats are."""
+    ok = (isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))) or (
+        kind is float and isinstance(value, int) and not isinstance(value, bool))
+    if kind in (int, float) and ok and isinstance(value, float) and value != value:
+        ok = False
+    if not ok:
+        raise ResidueError(f"config: {where} must be {'a number' if kind is float else kind.__name__}, "
+                           f"got {value!r}.")
+    return kind(value) if kind is float else value
+
+
+def _int_list(value: Any, where: str) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ResidueError(f"config: {where} must be a list of whole numbers, got {value!r}.")
+    return value
+
+
+_SCALARS = {
+    "data": {"name": str, "test_fraction": float, "shadow_fraction": float, "options": dict},
+    "data.forget": {"kind": str, "count": int, "fraction": float},
+    "recipe": {"epochs": int, "batch_size": int, "lr": float, "optimizer": str, "momentum": float,
+               "weight_decay": float},
+}
+
+
+def _check_types(table: dict, where: str) -> dict:
+    for k, kind in _SCALARS[where].items():
+        if k in table and table[k] is not None:
+            table[k] = _typed(table[k], kind, f"{where}.{k}")
+    return table
+
+
 def from_dict(d: dict[str, Any]) -> ExperimentConfig:
     """Build and validate a config from a TOML-shaped dict."""
+    if not isinstance(d, dict):
+        raise ResidueError("config: expected a table of settings.")
     d = _take(dict(d), _names(ExperimentConfig), "top level")
-    data = dict(_take(dict(d.get("data", {})), _names(DataConfig), "data"))
-    forget = ForgetSpec(**_take(dict(data.pop("forget", {})), _names(ForgetSpec), "data.forget"))
-    model = d.get("model", {})
-    if not isinstance(model, dict):
-        raise ResidueError("config: [model] must be a table.")
-    model = dict(model)
+    data = _check_types(dict(_take(d.get("data", {}), _names(DataConfig), "data")), "data")
+    forget = _check_types(dict(_take(data.pop("forget", {}), _names(ForgetSpec), "data.forget")), "data.forget")
+    for k in ("classes", "indices"):
+        if k in forget:
+            forget[k] = _int_list(forget[k], f"data.forget.{k}")
+    model = dict(_take(d.get("model", {}), set(d.get("model", {}) or {}) if isinstance(d.get("model", {}), dict)
+                       else set(), "model"))
+    name = _typed(model.pop("name", "mlp"), str, "model.name")
+    recipe = _check_types(dict(_take(d.get("recipe", {}), _names(Recipe), "recipe")), "recipe")
     methods = d.get("methods", None)
     if methods is not None and not isinstance(methods, list):
         raise ResidueError("config: methods must be a list of tables ([[methods]] in TOML) or of names.")
+    seed = _typed(d.get("seed", 0), int, "seed")
     try:
         cfg = ExperimentConfig(
-            seed=int(d.get("seed", 0)),
-            data=DataConfig(forget=forget, **data),
-            model=ModelConfig(name=model.pop("name", "mlp"), params=model),
-            recipe=Recipe(**_take(dict(d.get("recipe", {})), _names(Recipe), "recipe")),
+            seed=seed,
+            data=DataConfig(forget=ForgetSpec(**forget), **data),
+            model=ModelConfig(name=name, params=model),
+            recipe=Recipe(**recipe),
             **({} if methods is None else {"methods": [_method(m) for m in methods]}),
         )
+    except ResidueError:
+        raise
     except (TypeError, ValueError) as e:
-        if isinstance(e, ResidueError):
-            raise
         raise ResidueError(f"config: {e}") from None
     return cfg.validate()
 
@@ -137,7 +176,10 @@ def _method(m: Any) -> MethodConfig:
     if not isinstance(m, dict) or "name" not in m:
         raise ResidueError("config: each method needs a name (e.g. [[methods]] name = \"finetune\").")
     m = dict(m)
-    return MethodConfig(m.pop("name"), label=m.pop("label", ""), params=m)
+    name, label = m.pop("name"), m.pop("label", "")
+    if not isinstance(name, str) or not isinstance(label, str):
+        raise ResidueError(f"config: method name and label must be text, got {name!r}.")
+    return MethodConfig(name, label=label, params=m)
 
 
 def loads(text: str) -> ExperimentConfig:

@@ -85,7 +85,9 @@ def load_dataset(name: str, **options) -> Dataset:
     loader = datasets.get(name)
     try:
         return loader(**options)
-    except TypeError as e:
+    except ResidueError:
+        raise
+    except (TypeError, ValueError) as e:
         raise ResidueError(f"dataset '{name}': bad option ({e}).") from None
 
 

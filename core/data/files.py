@@ -119,7 +119,7 @@ def parse_idx(raw: bytes, name: str = "idx") -> np.ndarray:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except OSError as e:
+        except (OSError, EOFError) as e:
             raise ResidueError(f"idx: '{name}' is a damaged gzip file ({e}).") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise ResidueError(f"idx: '{name}' is not an IDX file (bad magic number).")

@@ -62,7 +62,9 @@ def build_model(name: str, input_shape: tuple[int, ...], n_classes: int, seed: i
     cls = models.get(name)
     try:
         model = cls(tuple(input_shape), int(n_classes), **params)
-    except TypeError as e:
+    except ResidueError:
+        raise
+    except (TypeError, ValueError) as e:
         raise ResidueError(f"model '{name}': bad option ({e}).") from None
     return init_weights(model, seed)
 
