@@ -102,12 +102,15 @@ def loss_grad_fn(template: nn.Module) -> Callable:
     f = vmap(_stateless(template))
 
     def fn(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
-        flat = flat.detach().requires_grad_(True)
+        # gradients w.r.t. each parameter view, concatenated: differentiating w.r.t. `flat` itself makes every
+        # slice's backward zero-fill a full (M, P) tensor (about a third of the step time); same numbers
+        leaves = {k: v.requires_grad_(True) for k, v in flat_spec.views(flat.detach()).items()}
         with torch.enable_grad():
-            logits = f(flat_spec.views(flat), x)
+            logits = f(leaves, x)
             ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape)
             losses = (ce * w).sum(1) / w.sum(1).clamp_min(1e-12)
-            (g,) = torch.autograd.grad(losses.sum(), [flat])
+            grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
+        g = torch.cat([gi.reshape(gi.shape[0], -1) for gi in grads], dim=1)
         return g, losses.detach()
 
     return fn
