@@ -1,0 +1,50 @@
+"""One palette for every figure: original, retrained and each method keep their colour everywhere.
+
+Okabe-Ito colours (colour-blind safe); θ_o is always black-ish, θ_r always blue.
+"""
+from __future__ import annotations
+
+ORIGINAL = "#222222"
+RETRAINED = "#0072B2"
+_METHOD_COLOURS = ["#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#882255", "#44AA99",
+                   "#999933", "#AA4499", "#117733", "#DDCC77"]
+_FIXED = {"original": ORIGINAL, "retrain": RETRAINED, "retrained": RETRAINED}
+# every registered method gets a stable colour by its place in this list (unknown names hash in)
+METHOD_ORDER = ["finetune", "gradient_ascent", "neggrad_plus", "random_label", "l1_sparse", "salun", "scrub", "ssd",
+                "orthogonal_replay", "rurk", "sisa"]
+FONT = "Inter, Segoe UI, Helvetica, Arial, sans-serif"
+
+
+def colour(name: str) -> str:
+    """Colour of a model by its name or role; labelled variants ("finetune#2") share the method's hue."""
+    if name in _FIXED:
+        return _FIXED[name]
+    base = name.split("#")[0].split(" ")[0]
+    if base in METHOD_ORDER:
+        return _METHOD_COLOURS[METHOD_ORDER.index(base) % len(_METHOD_COLOURS)]
+    return _METHOD_COLOURS[sum(map(ord, base)) % len(_METHOD_COLOURS)]
+
+
+def label(name: str) -> str:
+    return {"original": "original θ_o", "retrain": "retrained θ_r"}.get(name, name)
+
+
+def style(fig, title: str | None = None, height: int | None = None, big: bool = False):
+    """Shared layout: readable fonts (bigger in presentation mode), white background, legend on top."""
+    fig.update_layout(
+        template="plotly_white", font=dict(family=FONT, size=18 if big else 13),
+        title=dict(text=title, x=0.01) if title else None, margin=dict(l=60, r=20, t=60 if title else 30, b=50),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        **({"height": height} if height else {}),
+    )
+    return fig
+
+
+# classes (data points, per-class bars) use Paul Tol's muted scheme, distinct from the model colours
+_CLASS_COLOURS = ["#88CCEE", "#CC6677", "#DDCC77", "#117733", "#332288", "#AA4499", "#44AA99", "#999933",
+                  "#882255", "#661100"]
+
+
+def class_colour(c: int) -> str:
+    """Colour of a data class (scatter points, per-class bars); forgotten samples get an outline instead."""
+    return _CLASS_COLOURS[int(c) % len(_CLASS_COLOURS)]

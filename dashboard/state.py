@@ -1,0 +1,412 @@
+"""The dashboard's service layer: the only place pages reach the engine.
+
+Pages ask for data through four calls and never touch `core` themselves:
+
+    run = state.current()                        # the session's finished Run, or None
+    state.job()                                  # the session's running Job, or None
+    out = state.analysis(run, "attacks", **kw)   # one analysis of a run, memoised on the run
+    state.start(config, dataset=..., checkpoint=...)   # "Run everything" (a background thread)
+
+Heavy objects live in `st.cache_resource` (shared by every session of the server process, bounded):
+one `ModelStore` (the engine's on-disk model cache, whose per-key locks stop two sessions training the
+same model twice) and a small LRU of finished `Run`s keyed by `run_key` (config hash + fingerprints of an
+uploaded dataset and checkpoint). A run's analyses (attacks, probes, verdict...) are memoised on the Run
+itself, keyed by the analysis name and its settings: "Run everything" fills them with default settings in
+the background thread, pages read them instantly, and a page setting that changes recomputes only that
+analysis. Nothing here is keyed by session, yet nothing leaks across sessions: a run is found only through
+its key, which needs the uploaded bytes themselves; the session's own uploads stay in `st.session_state`.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import threading
+import time
+import traceback
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import streamlit as st
+
+from core.cache import ModelStore, stable_hash
+from core.config import ExperimentConfig, dumps
+from core.data import Dataset
+from core.errors import Cancelled, ResidueError
+from core.experiment import Experiment
+from core.progress import Event, Progress
+from core.results import Results
+
+MAX_RUNS = 4  # finished runs kept in memory per server process (each holds a few small models)
+MAX_CHECKPOINT_BYTES = 100 * 2**20
+
+
+# ---------------------------------------------------------------------------------------------
+# runs
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """One finished experiment: config, engine objects, output-level results and memoised analyses."""
+
+    key: str
+    config: ExperimentConfig
+    exp: Experiment
+    results: Results
+    data_label: str
+    seconds: float = 0.0
+    _memo: dict = field(default_factory=dict, repr=False)
+    _locks: defaultdict = field(default_factory=lambda: defaultdict(threading.Lock), repr=False)
+
+    @property
+    def toml(self) -> str:
+        return settings_text(self.config, self.data_label)
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.seed)
+
+    @property
+    def model_names(self) -> list[str]:
+        return [m.name for m in self.results.models]
+
+
+def settings_text(config: ExperimentConfig, data_label: str = "") -> str:
+    """The config TOML that reproduces a run, headed by seed, hash and where the data came from."""
+    head = [f"# Residue experiment - seed {config.seed}, config hash {config.hash()}"]
+    if data_label and data_label != config.data.name:
+        head.append(f"# data: {data_label}")
+    return "\n".join(head) + "\n" + dumps(config)
+
+
+def run_key(config: ExperimentConfig, data_fp: str | None = None, ckpt_fp: str | None = None) -> str:
+    return stable_hash({"config": config.to_dict(), "data": data_fp, "checkpoint": ckpt_fp})
+
+
+@st.cache_resource(show_spinner=False)
+def model_store() -> ModelStore:
+    """One on-disk model store per server process (root: $RESIDUE_CACHE or ~/.cache/residue)."""
+    return ModelStore()
+
+
+class _Runs:
+    """LRU of finished runs, shared by all sessions of this process."""
+
+    def __init__(self, size: int = MAX_RUNS):
+        self.size = size
+        self._runs: OrderedDict[str, Run] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str | None) -> Run | None:
+        with self._lock:
+            run = self._runs.get(key) if key else None
+            if run is not None:
+                self._runs.move_to_end(key)
+            return run
+
+    def put(self, run: Run) -> None:
+        with self._lock:
+            self._runs[run.key] = run
+            self._runs.move_to_end(run.key)
+            while len(self._runs) > self.size:
+                self._runs.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def runs() -> _Runs:
+    return _Runs()
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints: an uploaded θ_o instead of training one
+# ---------------------------------------------------------------------------------------------
+def load_checkpoint(raw: bytes, template) -> dict:
+    """Parse an uploaded checkpoint with `weights_only=True` and check it fits `template`."""
+    import torch
+
+    from core.models import check_state_dict
+
+    if len(raw) > MAX_CHECKPOINT_BYTES:
+        raise ResidueError(f"Checkpoint is over the {MAX_CHECKPOINT_BYTES // 2**20} MB limit.")
+    try:
+        obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - pickles with code, truncated files, not-torch files
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise ResidueError(f"Checkpoint could not be loaded as plain weights (weights_only=True): {first}") from None
+    if isinstance(obj, dict):
+        for k in ("state_dict", "state", "model_state_dict"):
+            if isinstance(obj.get(k), dict):
+                obj = obj[k]
+                break
+    if not isinstance(obj, dict) or not obj:
+        raise ResidueError("Checkpoint must hold a state dict (layer name -> tensor).")
+    check_state_dict(template, obj)
+    return obj
+
+
+class CheckpointExperiment(Experiment):
+    """An experiment whose original model θ_o is an uploaded checkpoint instead of a trained one.
+
+    The checkpoint's hash enters every cache key, so models unlearned from it never mix with models
+    unlearned from a trained θ_o.
+    """
+
+    def __init__(self, config, state: dict, fingerprint: str, **kw):
+        super().__init__(config, **kw)
+        self._state, self._ckpt_fp = state, fingerprint
+
+    def _base_key(self) -> dict:
+        return {**super()._base_key(), "checkpoint": self._ckpt_fp}
+
+    def train_model(self, part, init_seed, order_seed, progress=None, stage="train"):
+        from core.experiment import Trained
+
+        if part == "train" and init_seed == order_seed == self.config.seed and not self.models:
+            model = self.fresh_model()
+            model.load_state_dict(self._state)
+            return Trained(model.to(self.device).eval(), 0.0, message="uploaded checkpoint", cached=True)
+        return super().train_model(part, init_seed, order_seed, progress, stage)
+
+
+def fingerprint_bytes(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:24]
+
+
+# ---------------------------------------------------------------------------------------------
+# analyses: everything beyond output-level results, computed lazily from engine modules
+# ---------------------------------------------------------------------------------------------
+class EngineMissing(Exception):
+    """The engine module an analysis needs is not in this checkout yet."""
+
+    def __init__(self, analysis: "Analysis"):
+        super().__init__(f"{analysis.title} arrives with {analysis.arrives_with}.")
+        self.analysis = analysis
+
+
+@dataclass
+class Analysis:
+    name: str
+    title: str
+    modules: tuple[str, ...]  # engine modules it needs, imported lazily
+    arrives_with: str  # what the page says until they exist
+    compute: Callable[..., Any] | None  # compute(run, progress, **settings) -> result; None: not wired yet
+    defaults: dict = field(default_factory=dict)
+    in_run_everything: bool = True
+
+    def available(self) -> bool:
+        if self.compute is None:  # declared, not wired yet
+            return False
+        try:
+            for m in self.modules:
+                importlib.import_module(m)
+        except ImportError:
+            return False
+        return True
+
+
+ANALYSES: dict[str, Analysis] = {}
+
+
+def analysis_def(name: str, title: str, modules: tuple[str, ...], arrives_with: str, in_run_everything: bool = True,
+                 **defaults):
+    """Decorator registering an analysis compute function."""
+
+    def add(fn):
+        ANALYSES[name] = Analysis(name, title, modules, arrives_with, fn, defaults, in_run_everything)
+        return fn
+
+    return add
+
+
+def available(name: str) -> bool:
+    return ANALYSES[name].available()
+
+
+def _memo_key(name: str, settings: dict) -> str:
+    return stable_hash([name, settings])
+
+
+def analysis(run: Run, name: str, progress: Progress | None = None, **settings) -> Any:
+    """The result of analysis `name` on `run` with `settings` (defaults filled in), memoised on the run.
+
+    Raises EngineMissing while the engine module does not exist; ResidueError for what the user asked.
+    """
+    a = ANALYSES[name]
+    if not a.available():
+        raise EngineMissing(a)
+    settings = {**a.defaults, **settings}
+    key = _memo_key(name, settings)
+    if key in run._memo:
+        return run._memo[key]
+    with run._locks[key]:
+        if key not in run._memo:
+            run._memo[key] = a.compute(run, progress or Progress(), **settings)
+    return run._memo[key]
+
+
+def cached_analysis(run: Run, name: str, **settings) -> Any | None:
+    """The memoised result if it is already there (never computes)."""
+    a = ANALYSES[name]
+    return run._memo.get(_memo_key(name, {**a.defaults, **settings}))
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs: "Run everything" in a background thread, polled by the page script
+# ---------------------------------------------------------------------------------------------
+class Job:
+    """Runs one experiment and its analyses off the script thread; Stop = `cancel()`."""
+
+    def __init__(self, key: str, work: Callable[[Progress], Run]):
+        self.key = key
+        self.started = time.perf_counter()
+        self.last: Event | None = None
+        self.curves: dict[str, list[dict[str, float]]] = defaultdict(list)  # live unlearning curves
+        self.run: Run | None = None
+        self.error: str | None = None
+        self.cancelled = False
+        self.progress = Progress(self._on_event)
+        self._work = work
+        self.thread = threading.Thread(target=self._main, name=f"residue-run-{key[:8]}", daemon=True)
+
+    def _on_event(self, e: Event) -> None:
+        self.last = e
+        if e.metrics and ": " in e.stage:  # an unlearning method's step: keep for the live curves
+            self.curves[e.stage.split(": ")[0]].append({"step": float(len(self.curves[e.stage.split(': ')[0]]) + 1),
+                                                        **e.metrics})
+
+    def _main(self) -> None:
+        try:
+            self.run = self._work(self.progress)
+        except Cancelled:
+            self.cancelled = True
+        except ResidueError as e:
+            self.error = str(e)
+        except Exception as e:  # noqa: BLE001 - shown as one line; the traceback goes to the server log
+            traceback.print_exc()
+            self.error = f"Unexpected error: {type(e).__name__}: {e}"
+
+    def start(self) -> "Job":
+        self.thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self.progress.cancel()
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def status(self) -> tuple[float, str]:
+        e = self.last
+        if e is None:
+            return 0.0, "starting"
+        return e.fraction, f"{e.stage} ({e.step}/{e.total})"
+
+
+def _build_run(key: str, config: ExperimentConfig, dataset: Dataset | None, data_label: str,
+               checkpoint: tuple[dict, str] | None, store: ModelStore, registry: _Runs, progress: Progress) -> Run:
+    start = time.perf_counter()
+    found = registry.get(key)
+    if found is None:
+        if checkpoint is not None:
+            exp = CheckpointExperiment(config, checkpoint[0], checkpoint[1], store=store, dataset=dataset)
+        else:
+            exp = Experiment(config, store=store, dataset=dataset)
+        results = exp.run(progress)
+        found = Run(key, config, exp, results, data_label)
+    todo = [a for a in ANALYSES.values() if a.in_run_everything and a.available()]
+    for i, a in enumerate(todo):
+        progress(f"analysis: {a.title}", i, len(todo))
+        analysis(found, a.name, progress.scoped(a.title))
+    found.seconds = time.perf_counter() - start
+    _summarise(found)
+    registry.put(found)
+    progress("done", 1, 1)
+    return found
+
+
+def _summarise(run: Run) -> None:
+    """Copy JSON-able summaries of the computed analyses into results.sections (for JSON and the report)."""
+    for a in ANALYSES.values():
+        out = cached_analysis(run, a.name)
+        if out is not None and hasattr(out, "to_dict"):
+            try:
+                run.results.sections[a.name] = out.to_dict()
+            except Exception:  # noqa: BLE001 - a summary is optional
+                pass
+
+
+# ---------------------------------------------------------------------------------------------
+# the session's view of all this
+# ---------------------------------------------------------------------------------------------
+def start(config: ExperimentConfig, dataset: Dataset | None = None, data_label: str = "",
+          data_fp: str | None = None, checkpoint: tuple[dict, str] | None = None) -> Job:
+    """Start "Run everything" for this session (any running job of the session is stopped first)."""
+    old = job()
+    if old is not None:
+        old.cancel()
+    key = run_key(config, data_fp, checkpoint[1] if checkpoint else None)
+    label = data_label or config.data.name
+    store, registry = model_store(), runs()  # resolved here, on the script thread
+    j = Job(key, lambda p: _build_run(key, config, dataset, label, checkpoint, store, registry, p)).start()
+    st.session_state["job"] = j
+    return j
+
+
+def job() -> Job | None:
+    """The session's job while it runs (or until the page has picked up its outcome)."""
+    return st.session_state.get("job")
+
+
+def current() -> Run | None:
+    """The session's latest finished run (re-fetched from the shared LRU by key)."""
+    return runs().get(st.session_state.get("run_key"))
+
+
+def evicted() -> bool:
+    """True when the session's run was dropped from the shared LRU (a rerun reloads it from disk)."""
+    return st.session_state.get("run_key") is not None and current() is None
+
+
+def adopt(j: Job) -> None:
+    """Take a finished job's outcome into the session."""
+    st.session_state.pop("job", None)
+    if j.run is not None:
+        st.session_state["run_key"] = j.run.key
+        st.session_state.pop("run_error", None)
+    elif j.error:
+        st.session_state["run_error"] = j.error
+    elif j.cancelled:
+        st.session_state["run_error"] = "Stopped. Nothing half-done was kept; press Run everything to start again."
+
+
+def last_error() -> str | None:
+    return st.session_state.get("run_error")
+
+
+def wait(bar_slot, live: Callable[[Job], None] | None = None, poll: float = 0.25) -> None:
+    """Block the script while the session's job runs, drawing its progress; rerun when it finishes.
+
+    A click anywhere interrupts this loop (Streamlit reruns the script); the job keeps running in its
+    thread and the next script run picks the loop up again, so changing page never stops a run.
+    """
+    j = job()
+    if j is None:
+        return
+    last_live = 0.0
+    while j.running:
+        frac, text = j.status()
+        bar_slot.progress(frac, text=f"{text} · {j.elapsed:.0f} s")
+        if live is not None and time.perf_counter() - last_live > 1.0:
+            live(j)
+            last_live = time.perf_counter()
+        time.sleep(poll)
+    adopt(j)
+    st.rerun()
+
+
+from . import analyses  # noqa: E402,F401  (registers the analyses; they use `analysis_def` above)
