@@ -5,7 +5,6 @@ the finished run. Data flows one way: form -> config -> engine (in a background 
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -18,8 +17,7 @@ import streamlit as st  # noqa: E402
 st.set_page_config(page_title="Residue — what unlearning leaves behind", page_icon=str(ROOT / "assets" / "icon.svg"),
                    layout="wide", initial_sidebar_state="expanded")
 
-from dashboard import form, state, ui  # noqa: E402
-from dashboard.figures import curves as curve_figs  # noqa: E402
+from dashboard import sidebar, state, ui  # noqa: E402
 
 PAGES = ROOT / "dashboard" / "pages"
 
@@ -48,62 +46,12 @@ st.logo(str(ROOT / "assets" / "logo.svg"), size="large")
 st.session_state.pop("_live", None)
 
 with st.sidebar:
-    st.toggle("Presentation mode (large fonts)", key="big", help="For a projector: bigger text and figures.")
-    run_area = st.container()
-    f = form.render()
-    st.divider()
-    form.config_io(f)
+    f, bar = sidebar.render()
 
 ui.apply_css()
-
-bar = None
-with run_area:
-    j = state.job()
-    key = (state.run_key(f.config, f.data_fp, f.checkpoint[1] if f.checkpoint else None)
-           if f.config is not None else None)
-    st.session_state["form_key"] = key
-    if f.error:
-        st.error(f.error)
-    if j is None:
-        clicked = st.button("Run everything", type="primary", icon=":material/play_arrow:", width="stretch",
-                            disabled=f.config is None, key="run",
-                            help="Train θ_o and θ_r (or take them from the cache), unlearn with every chosen "
-                                 "method, then compute every view.")
-        autorun = ("autorun_done" not in st.session_state and f.config is not None
-                   and os.environ.get("RESIDUE_AUTORUN", "1") != "0")
-        st.session_state["autorun_done"] = True
-        if clicked or autorun:
-            j = state.start(f.config, dataset=f.dataset, data_label=f.data_label, data_fp=f.data_fp,
-                            checkpoint=f.checkpoint)
-    if j is not None:
-        bar = st.empty()
-        frac, text = j.status()
-        bar.progress(frac, text=text)
-        st.button("Stop", icon=":material/stop:", on_click=j.cancel, width="stretch", key="stop",
-                  help="Stop after the current step; nothing half-done is kept.")
-    err = state.last_error()
-    if err and j is None:
-        st.error(err)
-
-if st.session_state.get("pick.open") and f.loaded is not None:
-    @st.dialog("Pick samples to forget", width="large",
-               on_dismiss=lambda: st.session_state.update({"pick.open": False}))
-    def _pick():
-        form.picker(f.loaded)
-
-    _pick()
+sidebar.picker(f)
 
 nav.run()
 
 
-def _live(job: state.Job) -> None:
-    slot = st.session_state.get("_live")
-    if slot is not None and job.curves:
-        with slot.container():
-            st.plotly_chart(curve_figs.unlearning_curves(dict(job.curves), ui.big()), width="stretch",
-                               key=f"live.{sum(len(v) for v in job.curves.values())}.{id(job)}",
-                               config=ui.PLOTLY_CONFIG)
-
-
-if state.job() is not None and bar is not None:
-    state.wait(bar, live=_live)
+sidebar.finish(bar)  # waits on a running job, drawing its progress and live curves

@@ -30,7 +30,7 @@ from core.unlearn import methods
 from . import state
 
 ROOT = Path(__file__).resolve().parent.parent
-PRESETS_DIR = ROOT / "assets" / "presets"
+PRESETS_DIR = ROOT / "assets" / "presets"  # $RESIDUE_PRESETS_DIR overrides it (the tests use tiny presets)
 DEFAULT_PRESET = "forget_digit_7"
 MAX_UPLOAD_MB = 50  # also server.maxUploadSize in .streamlit/config.toml; the engine refuses > 200 MB
 UPLOADS = ("npz", "csv")  # datasets that take uploaded bytes
@@ -61,7 +61,7 @@ class Preset:
 def presets() -> dict[str, Preset]:
     """Presets in assets/presets/*.toml; '# title:' and '# about:' comment lines name them."""
     out = {}
-    for p in sorted(PRESETS_DIR.glob("*.toml")):
+    for p in sorted(Path(os.environ.get("RESIDUE_PRESETS_DIR", PRESETS_DIR)).glob("*.toml")):
         text = p.read_text(encoding="utf-8")
         title = re.search(r"^# title:\s*(.+)$", text, re.M)
         about = re.search(r"^# about:\s*(.+)$", text, re.M)
@@ -268,7 +268,11 @@ def _forget_section(ds: Dataset | None) -> dict:
         n = ds.n_classes if ds is not None else 10
         names = ds.class_names if ds is not None else [str(i) for i in range(n)]
         _ensure("f.forget.classes", [min(7, n - 1)])
-        st.session_state["f.forget.classes"] = [c for c in st.session_state["f.forget.classes"] if 0 <= c < n]
+        now = st.session_state["f.forget.classes"]
+        valid = [c for c in now if 0 <= c < n]
+        if now and not valid:  # another dataset: none of the chosen classes exist there
+            valid = [min(7, n - 1)]
+        st.session_state["f.forget.classes"] = valid
         spec["classes"] = st.multiselect("Classes to forget", list(range(n)), key="f.forget.classes",
                                          format_func=lambda c: names[c] if c < len(names) else str(c))
     elif kind == "random":
@@ -390,10 +394,10 @@ def render() -> Form:
         st.caption(ps[pick].about)
     errors: list[str] = []
 
-    def guard(fn, *args, fallback=None):
+    def guard(fn, *args, fallback=None, **kwargs):
         """Run one section; a user error is kept for later so every other widget still renders."""
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         except ResidueError as e:
             errors.append(str(e))
             return fallback
@@ -421,9 +425,11 @@ def render() -> Form:
                       "shadow_fraction": shadow_fraction, "forget": forget},
              "model": {"name": mname, **mparams}, "recipe": recipe, "methods": method_list}
         form.config = guard(from_dict, d)
-    if form.config is not None and ds is not None:  # an empty or impossible forget set: say so now
+    if form.config is not None and ds is not None:  # a model or forget set that cannot be: say so now
         c = form.config
-        if guard(make_split, ds, c.data.forget, c.data.test_fraction, c.data.shadow_fraction, c.seed) is None:
+        if (guard(build_model, c.model.name, ds.input_shape, ds.n_classes, **c.model.params) is None
+                or guard(make_split, ds, c.data.forget, c.data.test_fraction, c.data.shadow_fraction, c.seed)
+                is None):
             form.config = None
     with st.expander("Bring your own checkpoint", expanded=False):
         guard(_checkpoint_section, form)

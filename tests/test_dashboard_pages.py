@@ -1,0 +1,424 @@
+"""Dashboard pages under Streamlit's AppTest: every page renders without an exception and shows its key
+elements; bad inputs end in one readable st.error, never a traceback.
+
+A tiny preset (3 epochs, a 32-unit MLP) stands in for the classroom default so the whole file runs in
+seconds; a temporary RESIDUE_CACHE keeps the user's model cache out of it.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+streamlit = pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "dashboard" / "app.py")
+SIDEBAR = str(ROOT / "tests" / "apps" / "sidebar_app.py")  # the sidebar without st.navigation (see there why)
+
+TINY = """# title: Tiny test preset
+# about: Three epochs, a small MLP.
+seed = 3
+
+[data]
+name = "digits"
+
+[data.forget]
+kind = "class"
+classes = [7]
+
+[model]
+name = "mlp"
+hidden = [32]
+
+[recipe]
+epochs = 3
+batch_size = 256
+
+[[methods]]
+name = "finetune"
+epochs = 1
+
+[[methods]]
+name = "ssd"
+"""
+
+MOONS = """# title: Tiny moons
+seed = 0
+
+[data]
+name = "moons"
+
+[data.options]
+n_samples = 300
+
+[data.forget]
+kind = "random"
+count = 10
+
+[model]
+name = "mlp"
+hidden = [16]
+
+[recipe]
+epochs = 3
+
+[[methods]]
+name = "finetune"
+epochs = 1
+"""
+
+PAGES = ["story", "overview", "curves", "classes", "residuals", "landscape", "neighbourhood", "attacks",
+         "relearning", "embedding", "report"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def environment(tmp_path_factory):
+    """Temporary model cache and tiny presets for every AppTest in this module."""
+    presets = tmp_path_factory.mktemp("presets")
+    (presets / "forget_digit_7.toml").write_text(TINY)  # the default slug: a fresh session runs it at once
+    (presets / "tiny_moons.toml").write_text(MOONS)
+    old = {k: os.environ.get(k) for k in ("RESIDUE_CACHE", "RESIDUE_PRESETS_DIR", "RESIDUE_AUTORUN")}
+    os.environ["RESIDUE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["RESIDUE_PRESETS_DIR"] = str(presets)
+    os.environ["RESIDUE_AUTORUN"] = "1"
+    from dashboard import state
+
+    state.model_store.clear()
+    state.runs.clear()
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    state.model_store.clear()
+    state.runs.clear()
+
+
+def app(autorun: bool = True, script: str = APP) -> AppTest:
+    os.environ["RESIDUE_AUTORUN"] = "1" if autorun else "0"
+    at = AppTest.from_file(script, default_timeout=120)
+    return at.run()
+
+
+def form_app() -> AppTest:
+    """The sidebar form alone (no automatic run), for widget and bad-input tests."""
+    return app(autorun=False, script=SIDEBAR)
+
+
+def errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def no_exception(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def sidebar_button(at, key):
+    return next(b for b in at.button if b.key == key)
+
+
+@pytest.fixture(scope="module")
+def ran():
+    """One session after its automatic first run of the default (tiny) preset."""
+    at = app()
+    no_exception(at)
+    return at
+
+
+# ---------------------------------------------------------------------------------------------
+# every page
+# ---------------------------------------------------------------------------------------------
+def test_fresh_visit_runs_the_default_preset_without_touching_anything(ran):
+    assert ran.session_state["preset"] == "forget_digit_7"
+    assert ran.session_state["run_key"] is not None
+    assert not errors(ran)
+    assert len(ran.get("plotly_chart")) >= 1  # the story's first figure
+    assert ran.metric  # forget accuracy of θ_r and the closest method
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(ran, page):
+    ran.switch_page(f"pages/{page}.py").run()
+    no_exception(ran)
+    assert not errors(ran), errors(ran)
+    assert ran.title, "page has a title"
+    charts = len(ran.get("plotly_chart"))
+    infos = " ".join(i.value for i in ran.info)
+    if page == "overview":
+        assert charts >= 3 and len(ran.dataframe) == 1
+    elif page in ("story", "curves"):
+        assert charts >= 1
+    elif page == "report":
+        assert {"Results (.json)", "Config (.toml)"} <= {d.label for d in ran.get("download_button")}
+    else:  # views whose engine may not have landed: a figure, or a note saying what it waits for
+        assert charts >= 1 or "arrives with" in infos, infos
+
+
+def test_changing_page_never_recomputes(ran):
+    from dashboard import state
+
+    run = state.runs().get(ran.session_state["run_key"])
+    before = dict(run._memo)
+    for page in PAGES:
+        ran.switch_page(f"pages/{page}.py").run()
+    assert ran.session_state["run_key"] == run.key
+    assert state.runs().get(run.key) is run  # the same Run object, not a new one
+    assert set(before) <= set(run._memo)
+
+
+def test_story_steps_forward_and_back(ran):
+    ran.switch_page("pages/story.py").run()
+    sidebar_button(ran, "story.next").click().run()
+    no_exception(ran)
+    assert ran.session_state["story.step"] == 1
+    sidebar_button(ran, "story.prev").click().run()
+    assert ran.session_state["story.step"] == 0
+
+
+def test_report_builds_self_contained_html(ran):
+    ran.switch_page("pages/report.py").run()
+    sidebar_button(ran, "report.build").click().run()
+    no_exception(ran)
+    key, html = ran.session_state["report.html"]
+    assert key == ran.session_state["run_key"]
+    assert html.count("Plotly.newPlot") >= 4
+    assert html.count("<script") == 2 and "<script src" not in html  # plotly.js inline, once
+    assert 'id="residue-config"' in html and "seed = 3" in html
+
+
+def test_presentation_mode_renders(ran):
+    ran.session_state["big"] = True
+    ran.switch_page("pages/overview.py").run()
+    no_exception(ran)
+    assert len(ran.get("plotly_chart")) >= 3
+    ran.session_state["big"] = False
+    ran.run()
+
+
+# ---------------------------------------------------------------------------------------------
+# presets and config round trip
+# ---------------------------------------------------------------------------------------------
+def test_shipped_presets_are_valid(monkeypatch):
+    from core.config import loads
+    from dashboard import form
+
+    monkeypatch.delenv("RESIDUE_PRESETS_DIR")
+    ps = form.presets()
+    assert {"forget_digit_7", "forget_random_10pct", "moons_neighbourhood"} <= set(ps)
+    assert next(iter(ps)) == "forget_digit_7"
+    for p in ps.values():
+        assert p.title and p.about
+        loads(p.text)
+
+
+def test_choosing_a_preset_fills_the_form():
+    at = form_app()
+    at.selectbox(key="preset_pick").set_value("tiny_moons").run()
+    no_exception(at)
+    assert at.session_state["f.dataset"] == "moons"
+    assert at.session_state["f.forget.kind"] == "random"
+    assert at.session_state["f.methods"] == ["finetune"]
+
+
+def test_config_download_and_upload_reproduce_the_run(ran):
+    from core.config import loads
+    from dashboard import state
+
+    run = state.runs().get(ran.session_state["run_key"])
+    text = run.toml
+    assert loads(text).hash() == run.config.hash()
+    fresh = form_app()
+    fresh.selectbox(key="preset_pick").set_value("tiny_moons").run()
+    fresh.file_uploader(key="cfg_upload").set_value(("exp.toml", text.encode(), "application/toml")).run()
+    no_exception(fresh)
+    assert fresh.session_state["form_key"] == run.key  # same config -> same run key -> the same models
+
+
+def test_method_widgets_come_from_param_declarations():
+    from core.unlearn import methods
+
+    at = form_app()
+    at.multiselect(key="f.methods").set_value(["finetune", "scrub"]).run()
+    no_exception(at)
+    keys = {w.key for w in at.number_input}
+    for name in ("finetune", "scrub"):
+        for p in methods.get(name).params:
+            if isinstance(p.default, (int, float)) and not isinstance(p.default, bool):
+                assert f"f.m.{name}.{p.name}" in keys
+
+
+# ---------------------------------------------------------------------------------------------
+# bad inputs: one readable line, no exception
+# ---------------------------------------------------------------------------------------------
+def _run_disabled(at) -> bool:
+    return sidebar_button(at, "run").disabled
+
+
+def test_malformed_npz_upload_is_refused_readably():
+    at = form_app()
+    at.selectbox(key="f.dataset").set_value("npz").run()
+    no_exception(at)
+    assert any("Upload a .npz" in e for e in errors(at))
+    at.file_uploader(key="up.data.npz").set_value(("data.npz", b"this is not a zip", "application/zip")).run()
+    no_exception(at)
+    assert any("not a NumPy .npz archive" in e for e in errors(at)), errors(at)
+    assert _run_disabled(at)
+
+
+def test_malformed_csv_upload_is_refused_readably():
+    at = form_app()
+    at.selectbox(key="f.dataset").set_value("csv").run()
+    at.file_uploader(key="up.data.csv").set_value(("d.csv", b"a,b,label\n1,x,0\n", "text/csv")).run()
+    no_exception(at)
+    assert any("csv" in e and ("non-numeric" in e or "ragged" in e) for e in errors(at)), errors(at)
+    assert _run_disabled(at)
+
+
+def test_good_npz_upload_is_used_and_stays_in_the_session():
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    np.savez(buf, X=rng.normal(size=(200, 2)).astype(np.float32), y=rng.integers(0, 3, 200))
+    at = form_app()
+    at.selectbox(key="f.dataset").set_value("npz").run()
+    at.file_uploader(key="up.data.npz").set_value(("pts.npz", buf.getvalue(), "application/octet-stream")).run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    assert not _run_disabled(at)
+    other = form_app()  # another session sees none of it
+    assert "upload_ds" not in other.session_state
+    assert other.session_state["f.dataset"] == "digits"
+
+
+def test_out_of_range_hyperparameter_in_an_uploaded_config():
+    at = form_app()
+    bad = TINY.replace('name = "finetune"\nepochs = 1', 'name = "finetune"\nlr = 5.0')
+    at.file_uploader(key="cfg_upload").set_value(("bad.toml", bad.encode(), "application/toml")).run()
+    no_exception(at)
+    assert any("lr must be in" in e for e in errors(at)), errors(at)
+
+
+def test_out_of_range_hyperparameter_widget_value_is_kept_in_range():
+    """The widget carries the declared range, so Streamlit itself keeps a typed value inside it."""
+    from core.unlearn import methods
+
+    lr = next(p for p in methods.get("finetune").params if p.name == "lr")
+    at = form_app()
+    w = at.number_input(key="f.m.finetune.lr")
+    assert (w.min, w.max) == (lr.low, lr.high)
+    w.set_value(5.0).run()
+    no_exception(at)
+    assert lr.low <= at.session_state["f.m.finetune.lr"] <= lr.high
+
+
+def test_empty_forget_set_is_refused_readably():
+    at = form_app()
+    at.multiselect(key="f.forget.classes").set_value([]).run()
+    no_exception(at)
+    assert any("Forget set is empty" in e for e in errors(at)), errors(at)
+    assert _run_disabled(at)
+    at.radio(key="f.forget.kind").set_value("indices").run()
+    no_exception(at)
+    assert any("Forget set is empty" in e for e in errors(at)), errors(at)
+    at.text_input(key="f.forget.indices").set_value("1, two").run()
+    no_exception(at)
+    assert any("whole numbers" in e for e in errors(at)), errors(at)
+
+
+def test_bad_model_widths_are_refused_readably():
+    at = form_app()
+    at.text_input(key="f.mopt.mlp.hidden").set_value("0").run()
+    no_exception(at)
+    assert any("hidden widths" in e for e in errors(at)), errors(at)
+
+
+def test_idx_folder_outside_the_data_dir_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESIDUE_DATA_DIR", str(tmp_path))
+    at = form_app()
+    at.selectbox(key="f.dataset").set_value("idx").run()
+    at.text_input(key="f.dopt.idx.folder").set_value("/etc").run()
+    no_exception(at)
+    assert any("outside the data directory" in e for e in errors(at)), errors(at)
+
+
+def test_checkpoints_are_shape_checked_and_never_unpickled():
+    from core.models import build_model
+
+    at = form_app()
+    up = at.file_uploader(key="up.ckpt")
+    up.set_value(("junk.pt", b"not a checkpoint", "application/octet-stream")).run()
+    no_exception(at)
+    assert any("weights_only" in e for e in errors(at)), errors(at)
+
+    wrong = io.BytesIO()
+    torch.save(build_model("mlp", (1, 8, 8), 10, hidden=[33]).state_dict(), wrong)
+    at.file_uploader(key="up.ckpt").set_value(("wrong.pt", wrong.getvalue(), "application/octet-stream")).run()
+    no_exception(at)
+    assert any("shape" in e for e in errors(at)), errors(at)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    evil = io.BytesIO()
+    torch.save({"x": Evil()}, evil)
+    at.file_uploader(key="up.ckpt").set_value(("evil.pt", evil.getvalue(), "application/octet-stream")).run()
+    no_exception(at)
+    assert any("weights_only" in e for e in errors(at)), errors(at)
+
+    good = io.BytesIO()
+    torch.save(build_model("mlp", (1, 8, 8), 10, hidden=[32]).state_dict(), good)
+    at.file_uploader(key="up.ckpt").set_value(("good.pt", good.getvalue(), "application/octet-stream")).run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    assert "checkpoint good.pt" in at.session_state["form_key"] or at.session_state["form_key"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the service layer and exports
+# ---------------------------------------------------------------------------------------------
+def test_stop_cancels_a_running_job():
+    from core.config import loads
+    from dashboard import state
+
+    cfg = loads(TINY.replace("epochs = 3", "epochs = 400").replace("seed = 3", "seed = 11"))
+    job = state.Job("k", lambda p: state._build_run("k", cfg, None, "digits", None, state.model_store(),
+                                                    state.runs(), p)).start()
+    import time
+
+    deadline = time.time() + 30
+    while job.last is None and time.time() < deadline:
+        time.sleep(0.05)
+    job.cancel()
+    job.thread.join(30)
+    assert not job.running and job.cancelled and job.run is None
+
+
+def test_png_and_html_exports_carry_the_settings():
+    import plotly.graph_objects as go
+
+    from dashboard import export
+
+    fig = go.Figure(go.Bar(y=[1, 2]))
+    toml = "seed = 3\n[data]\nname = \"digits\"  # θ\n"
+    page = export.to_html(fig, toml, 3, "A figure", "Two sentences.")
+    assert "seed = 3" in page and "Two sentences." in page and "residue-seed" in page
+    png = export.png_with_text(_tiny_png(), {"residue:config": toml, "residue:seed": "3"})
+    assert export.png_text(png) == {"residue:config": toml, "residue:seed": "3"}
+
+
+def _tiny_png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b"")
