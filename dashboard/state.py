@@ -311,7 +311,8 @@ def _build_run(key: str, config: ExperimentConfig, dataset: Dataset | None, data
                checkpoint: tuple[dict, str] | None, store: ModelStore, registry: _Runs, progress: Progress) -> Run:
     start = time.perf_counter()
     found = registry.get(key)
-    if found is None:
+    fresh = found is None
+    if fresh:
         if checkpoint is not None:
             exp = CheckpointExperiment(config, checkpoint[0], checkpoint[1], store=store, dataset=dataset)
         else:
@@ -322,7 +323,8 @@ def _build_run(key: str, config: ExperimentConfig, dataset: Dataset | None, data
     for i, a in enumerate(todo):
         progress(f"analysis: {a.title}", i, len(todo))
         analysis(found, a.name, progress.scoped(a.title))
-    found.seconds = time.perf_counter() - start
+    if fresh:  # a run taken from memory keeps the time it took the first time
+        found.seconds = time.perf_counter() - start
     _summarise(found)
     registry.put(found)
     progress("done", 1, 1)

@@ -67,7 +67,7 @@ def show(panel: Panel, run: state.Run) -> None:
         fig.update_layout(font=dict(size=20), title_font=dict(size=24), legend_font=dict(size=18))
     if panel.title:
         st.subheader(panel.title)
-    st.plotly_chart(fig, key=f"fig.{panel.key}", config=PLOTLY_CONFIG, width="stretch")
+    st.plotly_chart(fig, key=f"fig.{panel.key}", config=PLOTLY_CONFIG, width="stretch", theme=None)
     st.markdown(f"<div class='residue-caption'><b>What you are looking at.</b> {panel.caption}</div>",
                 unsafe_allow_html=True)
     name = f"residue-{slug(panel.key)}-seed{run.seed}"
@@ -110,11 +110,15 @@ CSS = """
 
 BIG_CSS = """
 <style>
-html, body, [data-testid="stAppViewContainer"] {font-size: 21px;}
-[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {font-size: 1.25rem;}
-h1 {font-size: 3rem !important;} h2 {font-size: 2.3rem !important;} h3 {font-size: 1.8rem !important;}
-.residue-lead {font-size: 1.45rem;} .residue-caption {font-size: 1.3rem;}
-[data-testid="stSidebar"] {font-size: 18px;}
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] li {font-size: 1.45rem; line-height: 1.5;}
+[data-testid="stMain"] h1 {font-size: 3.4rem !important;}
+[data-testid="stMain"] h2 {font-size: 2.6rem !important;}
+[data-testid="stMain"] h3 {font-size: 2rem !important;}
+[data-testid="stMain"] [data-testid="stMetricValue"], [data-testid="stMain"] [data-testid="stMetricValue"] p {font-size: 3.2rem !important; line-height: 1.2;}
+[data-testid="stMain"] [data-testid="stMetricLabel"] p {font-size: 1.3rem !important;}
+[data-testid="stMain"] button p {font-size: 1.3rem;}
+.residue-lead {font-size: 1.6rem !important;} .residue-caption {font-size: 1.4rem !important;}
 </style>
 """
 

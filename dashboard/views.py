@@ -11,6 +11,12 @@ from typing import Any
 import plotly.graph_objects as go
 
 
+VIEWS = [("overview", "Overview & verdict"), ("curves", "Unlearning curves"), ("classes", "Class views"),
+         ("residuals", "Residual heatmap"), ("landscape", "Loss landscape"),
+         ("neighbourhood", "Perturbation neighbourhood"), ("attacks", "Attacks"),
+         ("relearning", "Reminiscence (relearning)"), ("embedding", "Embedding")]
+
+
 @dataclass
 class Panel:
     key: str  # stable id (widget keys, export file names)
@@ -28,7 +34,7 @@ def overview(run, big: bool = False) -> list[Panel]:
         Panel("overview-accuracy", "Accuracy on forget, retain and test data",
               "Each group of bars is one part of the data, each colour one model: the original θ_o, the "
               "retrained θ_r (the gold standard that never saw the forget set) and every unlearning method. "
-              "A method that *looks* forgotten has its forget-set bar as low as θ_r's while keeping retain and "
+              "A method that looks forgotten has its forget-set bar as low as θ_r's while keeping retain and "
               "test accuracy — the other views check whether that is only skin-deep.",
               f.accuracy_bars(r, big), "Overview"),
         Panel("overview-distance", "How far each model's outputs are from the retrained model's",
@@ -48,7 +54,7 @@ def curves(run_or_hist: Any, big: bool = False, smooth: int = 1) -> list[Panel]:
     from .figures import curves as f
 
     hist = run_or_hist if isinstance(run_or_hist, dict) else f.histories(run_or_hist.results)
-    return [Panel("curves", "Unlearning curves",
+    return [Panel("curves", "Objective and forget / retain losses, step by step",
                   "The top panel is the objective each method minimises at every optimisation step; the bottom "
                   "one shows the terms it logs — loss on the retain set (solid) and on the forget set "
                   "(dashed), or the distillation terms of SCRUB. Methods without training steps (SSD) show a "

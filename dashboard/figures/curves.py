@@ -19,35 +19,47 @@ def histories(results) -> dict[str, list[dict]]:
     return {m.name: m.history for m in results.models if m.history}
 
 
+def _is_loss(term: str) -> bool:
+    return term.endswith(("_loss", "_kl"))
+
+
 def unlearning_curves(hist: dict[str, list[dict]], big: bool = False, smooth: int = 1) -> go.Figure:
-    """Two panels sharing the step axis: the method's objective, and each logged term (forget, retain...)."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("objective the method minimises", "forget / retain terms"))
+    """Two panels sharing the step axis: the method's objective, and its logged loss terms (forget, retain...).
+
+    Other logged numbers (SSD's count of dampened weights, an L1 norm) are left to the hover of the
+    objective, so they never squash the loss scale."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
+                        subplot_titles=("objective the method minimises", "loss on forget / retain data"))
     shown_terms: set[str] = set()
     for name, rows in hist.items():
         if not rows:
             continue
         steps = [r.get("step", i + 1) for i, r in enumerate(rows)]
         colour = palette.colour(name)
-        fig.add_trace(go.Scatter(x=steps, y=_smooth([r.get("loss") for r in rows], smooth), mode="lines",
-                                 name=palette.label(name), legendgroup=name, line=dict(color=colour, width=2.5),
-                                 hovertemplate=f"<b>{name}</b> step %{{x}}<br>loss %{{y:.4g}}<extra></extra>"),
-                      row=1, col=1)
-        terms = [k for k in rows[-1] if k not in ("step", "loss")]
-        for t in terms:
+        mode = "lines+markers" if len(rows) <= 3 else "lines"
+        others = [k for k in rows[-1] if k not in ("step", "loss") and not _is_loss(k)]
+        extra = "".join(f"<br>{k} %{{customdata[{i}]:.4g}}" for i, k in enumerate(others))
+        fig.add_trace(go.Scatter(
+            x=steps, y=_smooth([r.get("loss") for r in rows], smooth), mode=mode, name=palette.label(name),
+            legendgroup=name, line=dict(color=colour, width=2.5), marker=dict(size=9),
+            customdata=[[r.get(k) for k in others] for r in rows] if others else None,
+            hovertemplate=f"<b>{name}</b> step %{{x}}<br>objective %{{y:.4g}}{extra}<extra></extra>"), row=1, col=1)
+        for t in [k for k in rows[-1] if _is_loss(k)]:
             shown_terms.add(t)
             fig.add_trace(go.Scatter(
-                x=steps, y=_smooth([r.get(t) for r in rows], smooth), mode="lines", name=f"{name}: {t}",
+                x=steps, y=_smooth([r.get(t) for r in rows], smooth), mode=mode, name=f"{name}: {t}",
                 legendgroup=name, showlegend=False, line=dict(color=colour, width=2, dash=_DASH.get(t, "dot")),
-                hovertemplate=f"<b>{name}</b> step %{{x}}<br>{t} %{{y:.4g}}<extra></extra>"), row=2, col=1)
-    palette.style(fig, height=620 if big else 540, big=big)
+                marker=dict(size=8), hovertemplate=f"<b>{name}</b> step %{{x}}<br>{t} %{{y:.4g}}<extra></extra>"),
+                row=2, col=1)
+    palette.style(fig, height=640 if big else 560, big=big)
+    fig.update_layout(margin=dict(t=90, b=80))
     fig.update_xaxes(title_text="optimisation step", row=2, col=1)
-    fig.update_yaxes(title_text="loss", row=1, col=1)
-    fig.update_yaxes(title_text="value", row=2, col=1)
+    fig.update_yaxes(title_text="objective", row=1, col=1)
+    fig.update_yaxes(title_text="loss", row=2, col=1)
     if shown_terms:
         key = " · ".join(f"{t}: {_DASH.get(t, 'dot')}" for t in sorted(shown_terms))
-        fig.add_annotation(text=f"line style: {key}", xref="paper", yref="paper", x=0, y=-0.14, showarrow=False,
-                           font=dict(size=11, color="#555"), xanchor="left")
+        fig.add_annotation(text=f"line style: {key}", xref="paper", yref="paper", x=0, y=-0.16, showarrow=False,
+                           font=dict(size=12, color="#555"), xanchor="left")
     return fig
 
 

@@ -9,8 +9,7 @@ def panels(run, big: bool = False) -> tuple[list, list[str]]:
     from .. import state, views
 
     out, missing = [], []
-    for name in ("overview", "curves", "classes", "residuals", "landscape", "neighbourhood", "attacks",
-                 "relearning", "embedding"):
+    for name, _title in views.VIEWS:
         try:
             out.extend(getattr(views, name)(run, big))
         except state.EngineMissing as e:

@@ -1,7 +1,8 @@
 """Report & export: one self-contained HTML report, the results as JSON, the config that reproduces them."""
 import streamlit as st
 
-from dashboard import ui
+from dashboard import state, ui
+from dashboard.views import VIEWS
 from dashboard.figures import report
 
 ui.header("Report & export",
@@ -31,7 +32,8 @@ if run is not None:
                "same seed, same split, same models.")
     st.code(run.toml, language="toml")
     st.subheader("What the report holds")
-    ps, missing = report.panels(run)
-    st.markdown("\n".join(f"- **{p.section}** — {p.title}" for p in ps))
-    for m in missing:
-        st.caption(f"Not yet: {m}")
+    st.markdown("The verdict, the table of numbers, then every view below with its figures and captions:")
+    for name, title in VIEWS:
+        ok = name in ("overview", "curves") or state.available(name)
+        st.markdown(f"- {':material/check:' if ok else ':material/schedule:'} {title}"
+                    + ("" if ok else f" — *{state.ANALYSES[name].arrives_with} is not in this checkout yet*"))

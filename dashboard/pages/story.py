@@ -42,8 +42,9 @@ if run is not None:
         closest = min(r.unlearned, key=lambda m: abs(m.forget_acc - rt.forget_acc), default=None)
         if closest is not None:
             a, b, c = st.columns(3)
-            a.metric("retrained θ_r: forget accuracy", f"{rt.forget_acc:.0%}")
-            b.metric(f"{closest.name}: forget accuracy", f"{closest.forget_acc:.0%}",
+            a.metric("θ_r on the forget set", f"{rt.forget_acc:.0%}",
+                     help="accuracy of the retrained model on the forgotten data")
+            b.metric(f"{closest.name} on the forget set", f"{closest.forget_acc:.0%}",
                      delta=f"{(closest.forget_acc - rt.forget_acc) * 100:+.0f} pts vs θ_r", delta_color="off")
             c.metric(f"{closest.name}: time", f"{closest.seconds:.2f} s",
                      delta=f"{closest.ratio_to_retrain:.2f}× retrain" if closest.ratio_to_retrain else None,
