@@ -151,17 +151,24 @@ class BatchedOptimizer:
             g = g + self.wd * flat
         first = self.t == 0
         self.t += 1
+        # the same operations in the same order as before, computed in one reused scratch buffer: fresh
+        # (M, P) temporaries cost more (allocation, page faults) than the arithmetic for many small models
+        buf = getattr(self, "_buf", None)
+        if buf is None or buf.shape != flat.shape or buf.dtype != flat.dtype or buf.device != flat.device:
+            buf = self._buf = torch.empty_like(flat)
         if self.kind == "adam":
             b1, b2 = self.betas
             self.m.lerp_(g, 1 - b1)
             self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (self.v.sqrt() / (1 - b2 ** self.t).sqrt()).add_(self.eps)
-            flat.sub_(self.m / denom * (self.lr / (1 - b1 ** self.t)))
+            torch.sqrt(self.v, out=buf)
+            buf.div_((1 - b2 ** self.t).sqrt()).add_(self.eps)  # denom
+            torch.div(self.m, buf, out=buf)
+            flat.sub_(buf.mul_(self.lr / (1 - b1 ** self.t)))
         else:
             if self.momentum:
                 self.m.mul_(self.momentum * (~first)).add_(g)  # first step: buffer = g, like torch.optim.SGD
                 g = self.m
-            flat.sub_(g * self.lr)
+            flat.sub_(torch.mul(g, self.lr, out=buf))
 
 
 def train_many(
