@@ -127,7 +127,8 @@ class OrthogonalReplay(Method):
     def _class_wise(self, model, task, loop, layers):
         hp = self.hp
         g = task.generator(6)
-        keep = torch.tensor([c for c in range(task.n_classes) if c not in set(task.forget_y.tolist())])
+        forgotten = set(task.forget_y.tolist())
+        keep = torch.tensor([c for c in range(task.n_classes) if c not in forgotten], dtype=torch.long)
         if len(keep):
             labels = keep[torch.randint(0, len(keep), (len(task.forget_y),), generator=g)].to(task.forget_y.device)
         else:
