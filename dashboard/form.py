@@ -478,12 +478,12 @@ def picker(ds: Dataset) -> None:
         st.session_state["pick.sel"] = {int(x) for x in re.split(r"[,\s;]+", now) if x.strip().isdigit()}
     sel: set = st.session_state["pick.sel"]
     if ds.kind == "2d":
-        st.caption("Click points, or drag a box / lasso, to select training samples to forget; "
-                   "click again on a selected point to keep only it.")
+        st.caption("Drag a lasso (or switch to box select in the toolbar) around training points to add them "
+                   "to the forget set; each new selection adds to the ones before. Ringed points are chosen.")
         fig = go.Figure()
         for c in range(ds.n_classes):
             idx = train[ds.y[train] == c]
-            fig.add_trace(go.Scattergl(x=ds.X[idx, 0], y=ds.X[idx, 1], mode="markers", name=f"class {c}",
+            fig.add_trace(go.Scatter(x=ds.X[idx, 0], y=ds.X[idx, 1], mode="markers", name=f"class {c}",
                                        customdata=idx, marker=dict(size=7, color=palette.class_colour(c),
                                                                    opacity=0.7),
                                        hovertemplate="sample %{customdata}<extra></extra>"))
@@ -493,7 +493,7 @@ def picker(ds: Dataset) -> None:
                                      marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#D55E00")),
                                      hoverinfo="skip"))
         palette.style(fig, height=460)
-        fig.update_layout(dragmode="lasso", yaxis=dict(scaleanchor="x"))
+        fig.update_layout(dragmode="lasso", xaxis_title="x₁", yaxis_title="x₂")
         ev = st.plotly_chart(fig, key="pick.scatter", on_select="rerun", selection_mode=("points", "box", "lasso"))
         pts = (ev.selection or {}).get("points", []) if ev else []
         picked = {int(p["customdata"]) for p in pts if p.get("customdata") is not None}

@@ -422,3 +422,22 @@ def _tiny_png() -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b"")
+
+
+def test_hand_picked_forget_samples_from_the_image_gallery():
+    at = form_app()
+    at.radio(key="f.forget.kind").set_value("indices").run()
+    assert any("Forget set is empty" in e for e in errors(at))
+    sidebar_button(at, "f.pick").click().run()
+    no_exception(at)
+    boxes = [c for c in at.checkbox if str(c.key).startswith("pick.cb.")]
+    assert len(boxes) == 32  # one page of the gallery, every one a training image of the chosen class
+    boxes[0].check().run()
+    [c for c in at.checkbox if str(c.key).startswith("pick.cb.")][1].check().run()
+    picked = sorted(at.session_state["pick.sel"])
+    assert len(picked) == 2
+    next(b for b in at.button if b.label == "Use these samples").click().run()
+    no_exception(at)
+    assert at.session_state["f.forget.indices"] == ", ".join(map(str, picked))
+    assert not errors(at), errors(at)
+    assert not _run_disabled(at)

@@ -32,9 +32,18 @@ PAGES = [  # (sidebar label, title on the page, has a figure once its engine exi
 RUN_TIMEOUT_MS = 240_000
 
 
-def idle(page, timeout: int = RUN_TIMEOUT_MS) -> None:
-    """Wait until Streamlit's script run (which waits on a Run-everything job) has ended for half a second."""
+def idle(page, timeout: int = RUN_TIMEOUT_MS, after_action: bool = True) -> None:
+    """Wait until Streamlit's script run (which waits on a Run-everything job) has ended for half a second.
+
+    After a click the rerun may take a moment to start on a busy machine: wait for it first (briefly)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+    if after_action:
+        try:
+            page.wait_for_function(
+                """() => document.querySelector('[data-testid="stApp"]').getAttribute('data-test-script-state')
+                         === 'running'""", timeout=1500, polling=20)
+        except Exception:  # noqa: BLE001 - the run was already over (or never needed)
+            pass
     page.wait_for_function(
         """() => {
             const app = document.querySelector('[data-testid="stApp"]');
@@ -184,3 +193,33 @@ def test_two_sessions_do_not_see_each_others_uploads_or_settings(browser, server
     assert seed.input_value() == "42"
     a_ctx.close()
     b_ctx.close()
+
+
+def test_lasso_in_the_moons_scatter_picks_forget_samples(browser, server):
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = ctx.new_page()
+    page.goto(server.url)
+    idle(page)
+    choose(page, "Preset", "2-D moons: watch the neighbourhood")
+    idle(page)
+    sidebar(page).get_by_text("hand-picked").click()
+    idle(page)
+    sidebar(page).get_by_role("button", name="Pick samples…").click()
+    dialog = page.locator('[role="dialog"]')
+    dialog.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
+    box = dialog.locator(".scatterlayer .trace .points path").nth(5).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 20, y - 20)
+    page.mouse.down()
+    for dx, dy in [(20, -20), (20, 0), (20, 20), (0, 20), (-20, 20), (-20, 0), (-20, -20)]:
+        page.mouse.move(x + dx, y + dy, steps=4)
+    page.mouse.up()
+    dialog.get_by_text("sample(s) selected:").wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "pick-moons.png"))
+    dialog.get_by_role("button", name="Use these samples").click()
+    idle(page)
+    chosen = sidebar(page).get_by_role("textbox", name="Dataset indices").input_value()
+    assert chosen and all(part.strip().isdigit() for part in chosen.split(","))
+    no_exceptions(page)
+    assert sidebar(page).locator('[data-testid="stAlert"]').count() == 0, sidebar(page).inner_text()
+    ctx.close()
