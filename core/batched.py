@@ -60,9 +60,116 @@ def _stateless(template: nn.Module):
     return f
 
 
+# -- fast path for plain MLPs ------------------------------------------------------------------
+# A model that is only a chain Flatten -> Linear -> ReLU? -> ... -> Linear (core.models.mlp.MLP, or an
+# nn.Sequential of those) is run with hand-written batched matmuls (baddbmm) and a hand-written backward:
+# the same arithmetic as autograd, without vmap/functional_call dispatch or autograd bookkeeping, which
+# cost as much as the maths for these small layers. Anything else takes the generic vmap path.
+
+Chain = list[tuple[str, "str | None", bool]]  # (weight name, bias name or None, ReLU after)
+
+
+def linear_chain(template: nn.Module) -> Chain | None:
+    """The layers of a plain MLP (Flatten, then Linear layers each optionally followed by ReLU, ending in a
+    Linear) as [(weight name, bias name, relu after)], or None if the model is anything else."""
+    from .models.base import Classifier
+
+    if type(template) is nn.Sequential:
+        roots: list[tuple[str, nn.Module]] = [("", template)]
+    elif isinstance(template, Classifier) and type(template).forward is Classifier.forward:
+        roots = [(f"blocks.{k}", b) for k, b in template.blocks.items()]
+    else:
+        return None
+    leaves: list[tuple[str, nn.Module]] = []
+
+    def walk(prefix: str, m: nn.Module) -> bool:
+        if type(m) is nn.Sequential:
+            return all(walk(f"{prefix}.{k}" if prefix else k, c) for k, c in m.named_children())
+        leaves.append((prefix, m))
+        return True
+
+    if not all(walk(p, m) for p, m in roots):
+        return None
+    if not leaves or type(leaves[0][1]) is not nn.Flatten:
+        return None  # the hand-written path flattens the input first, as Flatten does
+    chain: Chain = []
+    for name, m in leaves:
+        pre = f"{name}." if name else ""
+        if type(m) is nn.Flatten:
+            if chain or m.start_dim != 1 or m.end_dim != -1:
+                return None
+        elif type(m) is nn.Linear:
+            chain.append((pre + "weight", pre + "bias" if m.bias is not None else None, False))
+        elif type(m) is nn.ReLU:
+            if not chain or chain[-1][2]:
+                return None
+            chain[-1] = (chain[-1][0], chain[-1][1], True)
+        else:
+            return None
+    named = {k for k, _ in template.named_parameters()}
+    used = {n for w, b, _ in chain for n in (w, b) if n is not None}
+    if not chain or named != used or chain[-1][2] or list(template.buffers()):
+        return None
+    return chain
+
+
+def _chain_forward(chain: Chain, p: Params, x: torch.Tensor, keep: list | None = None) -> torch.Tensor:
+    """Logits (M, B, classes) for per-model inputs x (M, B, ...); `keep` collects each layer's input."""
+    h = x.reshape(x.shape[0], x.shape[1], -1)
+    for wn, bn, relu in chain:
+        if keep is not None:
+            keep.append(h)
+        wt = p[wn].transpose(1, 2)
+        h = torch.baddbmm(p[bn].unsqueeze(1), h, wt) if bn is not None else torch.bmm(h, wt)
+        if relu:
+            h = h.relu_()
+    return h
+
+
+def _chain_loss_grad(template: nn.Module, chain: Chain) -> Callable:
+    spec = Flat(template)
+
+    @torch.no_grad()
+    def fn(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
+        p = spec.views(flat)
+        inputs: list[torch.Tensor] = []
+        logits = _chain_forward(chain, p, x, inputs)
+        logp = logits.log_softmax(-1)
+        denom = w.sum(1).clamp_min(1e-12)
+        losses = -(logp.gather(-1, y.unsqueeze(-1)).squeeze(-1) * w).sum(1) / denom
+        d = logp.exp_()  # softmax; d(mean CE)/d logits = (softmax - onehot) * w / sum(w)
+        d.scatter_add_(-1, y.unsqueeze(-1), torch.full(y.shape + (1,), -1.0, dtype=d.dtype, device=d.device))
+        d.mul_((w / denom.unsqueeze(1)).unsqueeze(-1))
+        g = torch.empty_like(flat)
+        gv = spec.views(g)
+        for i in range(len(chain) - 1, -1, -1):
+            wn, bn, _ = chain[i]
+            h = inputs[i]
+            gv[wn].copy_(torch.bmm(d.transpose(1, 2), h))
+            if bn is not None:
+                gv[bn].copy_(d.sum(1))
+            if i > 0:
+                d = torch.bmm(d, p[wn])
+                if chain[i - 1][2]:  # ReLU backward (h is the ReLU's output); one kernel, as autograd does
+                    d = torch.ops.aten.threshold_backward(d, h, 0)
+        return g, losses
+
+    return fn
+
+
 def forward_many(template: nn.Module, params: Params, X: torch.Tensor, per_model_inputs: bool = False,
                  chunk: int = 4096) -> torch.Tensor:
     """Logits of every parameter set: (M, N, classes). X is shared (N, ...) or per model (M, N, ...)."""
+    chain = linear_chain(template)
+    if chain is not None:
+        M = next(iter(params.values())).shape[0]
+        with torch.no_grad():
+            n = X.shape[1] if per_model_inputs else X.shape[0]
+            parts = []
+            for i in range(0, n, chunk):
+                xi = X[:, i:i + chunk] if per_model_inputs else X[i:i + chunk].unsqueeze(0).expand(M, -1, *X.shape[1:])
+                parts.append(_chain_forward(chain, params, xi))
+        return torch.cat(parts, dim=1)
     f = vmap(_stateless(template), in_dims=(0, 0 if per_model_inputs else None))
     with torch.no_grad():
         n = X.shape[1] if per_model_inputs else X.shape[0]
@@ -97,7 +204,15 @@ class Flat:
 def loss_grad_fn(template: nn.Module) -> Callable:
     """(flat (M, P), X (M,B,..), y (M,B), w (M,B)) -> (grad (M, P), losses (M,)): weighted mean CE per model.
 
-    Weights let models with shorter last batches share one call (padding rows get weight 0)."""
+    Weights let models with shorter last batches share one call (padding rows get weight 0). Plain MLPs
+    take a hand-written batched forward/backward (`linear_chain`), everything else vmap + autograd."""
+    chain = linear_chain(template)
+    if chain is not None:
+        return _chain_loss_grad(template, chain)
+    return _generic_loss_grad_fn(template)
+
+
+def _generic_loss_grad_fn(template: nn.Module) -> Callable:
     flat_spec = Flat(template)
     f = vmap(_stateless(template))
 
