@@ -76,15 +76,20 @@ def test_mitigations_change_the_published_posteriors():
 
 
 def test_leak_label_only_run_and_determinism(ctx):
+    from core.attacks import shadow
+
+    bare = AttackContext(**{**ctx.__dict__, "store": None})  # no disk cache: the shadows are really retrained
     leak_mod._CACHE.clear()
-    a = get_attack("leak", n_shadow=2, n_deletions=2, label_only=True).run(ctx, "retrain")
+    shadow.clear_memo()
+    a = get_attack("leak", n_shadow=2, n_deletions=2, label_only=True).run(bare, "retrain")
     leak_mod._CACHE.clear()
-    b = get_attack("leak", n_shadow=2, n_deletions=2, label_only=True).run(ctx, "retrain")
+    shadow.clear_memo()
+    b = get_attack("leak", n_shadow=2, n_deletions=2, label_only=True).run(bare, "retrain")
     for ra, rb in zip(a, b):
         assert np.array_equal(ra.scores, rb.scores)
         assert ra.extra["mitigation"] == {"temperature": 1.0, "top_k": 0, "label_only": True}
     # from the cache: same scores, no retraining
-    c = get_attack("leak", n_shadow=2, n_deletions=2, label_only=True).run(ctx, "retrain")
+    c = get_attack("leak", n_shadow=2, n_deletions=2, label_only=True).run(bare, "retrain")
     assert c[0].extra["seconds"].get("cached") is True and np.array_equal(c[0].scores, a[0].scores)
 
 

@@ -30,8 +30,9 @@ Mitigations (applied to every published posterior, shadow and target alike): tem
 code does) and label only (one-hot of the prediction).
 
 All shadow models of an exact method (originals and unlearned, 16 + 16x8 by default) are trained in one
-vectorised `core.batched.train_many` call; approximate methods unlearn each shadow deletion with the
-method itself (that *is* the method), one model at a time.
+vectorised call (`core.attacks.shadow.train_models` -> `core.batched.train_many`, each model cached in the
+experiment's model store); approximate methods unlearn each shadow deletion with the method itself (that
+*is* the method), one model at a time.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..batched import forward_many, init_many, stack, train_many, unstack
+from ..batched import forward_many, stack, unstack
 from ..cache import stable_hash
 from ..errors import ResidueError
 from ..params import Param
@@ -53,6 +54,7 @@ from ..progress import Progress, as_progress
 from ..unlearn import UnlearnTask, get_method, methods
 from .base import Attack, AttackContext, AttackResult, register
 from .residual import torch_threads
+from .shadow import train_models
 from .roc import summarize
 
 FEATURES = ("direct_diff", "sorted_diff", "direct_concat", "sorted_concat", "l2_distance", "basic_mia")
@@ -219,21 +221,22 @@ def _shadow_posteriors(ctx: AttackContext, method: tuple[str, dict], *, n_shadow
     seconds: dict[str, float] = {}
     notes: list[str] = []
     t0 = time.perf_counter()
-    base = init_many(ctx.fresh_model, init_seeds)
     if exact:
-        # one batched training: the shadow originals, then every shadow unlearned model (same init and order
-        # seed as its original, its training set minus the deletion)
+        # one batched training (core.attacks.shadow.train_models: vectorised, cached in ctx.store): the shadow
+        # originals, then every shadow unlearned model (same init and order seed as its original, its training
+        # set minus the deletion)
         subsets = list(sets) + [np.setdiff1d(sets[i], d) for i in range(n_shadow) for d in dels[i]]
         own = list(range(n_shadow)) + [i for i in range(n_shadow) for _ in dels[i]]
-        init = {k: v[own] for k, v in base.items()}
-        trained = train_many(template, init, Xs, ys, subsets, ctx.recipe, [init_seeds[i] for i in own],
-                             progress, "leak: shadow models")
-        originals = {k: v[:n_shadow] for k, v in trained.items()}
-        unlearned = {k: v[n_shadow:] for k, v in trained.items()}
+        sh = train_models(ctx, [pool[s] for s in subsets], [init_seeds[i] for i in own], progress=progress,
+                          stage="leak: shadow models")
+        originals = {k: v[:n_shadow] for k, v in sh.params.items()}
+        unlearned = {k: v[n_shadow:] for k, v in sh.params.items()}
         seconds["shadow_training"] = time.perf_counter() - t0
+        if sh.cached:
+            notes.append(f"{sh.cached} of {len(subsets)} shadow models came from the model cache.")
     else:
-        originals = train_many(template, base, Xs, ys, sets, ctx.recipe, init_seeds, progress,
-                               "leak: shadow originals")
+        sh = train_models(ctx, [pool[s] for s in sets], init_seeds, progress=progress, stage="leak: shadow originals")
+        originals = sh.params
         seconds["shadow_originals"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         unlearner = get_method(name, **params)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 
 from .. import metrics
 from ..errors import ResidueError
@@ -222,7 +223,7 @@ def _classifier(kind: str, seed: int):
     from sklearn.preprocessing import StandardScaler
 
     if kind == "gbdt":
-        return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, random_state=seed)
+        return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=seed)
     if kind == "logistic":
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     return make_pipeline(StandardScaler(), MLPClassifier((64,), max_iter=300, random_state=seed))
@@ -252,10 +253,11 @@ class ShadowMIA(Attack):
         k = ctx.split.dataset.n_classes
         s_logits, s_y, s_in = _shadow_calibration(sh, ctx)
         clf = _classifier(hp["classifier"], ctx.seed)
-        clf.fit(shokri_features(s_logits, s_y, k), s_in.ravel().astype(int))
         X, y = ctx.split.tensors(ids)
         logits = metrics.logits(ctx.models[target], X)
-        scores = clf.predict_proba(shokri_features(logits, y, k))[:, 1]
+        with threadpool_limits(1):  # a few thousand rows: threads only add overhead (and stall on a busy CPU)
+            clf.fit(shokri_features(s_logits, s_y, k), s_in.ravel().astype(int))
+            scores = clf.predict_proba(shokri_features(logits, y, k))[:, 1]
         progress("shadow MIA", 1, 1)
         extra = {"n_shadows": sh.n_models, "classifier": hp["classifier"],
                  "accuracy_at_threshold": balanced_accuracy(scores >= 0.5, labels),
@@ -283,7 +285,8 @@ def mia_efficacy(model, retain: tuple[torch.Tensor, torch.Tensor], test: tuple[t
     fr = _efficacy_features(metrics.logits(model, retain[0]), retain[1], features)
     ft = _efficacy_features(metrics.logits(model, test[0]), test[1], features)
     clf = SVC(C=3, gamma="auto", kernel="rbf")
-    clf.fit(np.r_[fr, ft], np.r_[np.ones(len(fr)), np.zeros(len(ft))])
+    with threadpool_limits(1):
+        clf.fit(np.r_[fr, ft], np.r_[np.ones(len(fr)), np.zeros(len(ft))])
     ff = _efficacy_features(metrics.logits(model, forget[0]), forget[1], features)
     return {"efficacy": float(1 - clf.predict(ff).mean()), "forget_decision": clf.decision_function(ff), "clf": clf}
 
