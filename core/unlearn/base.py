@@ -20,7 +20,7 @@ from ..errors import Cancelled, ResidueError
 from ..params import Param, check_params
 from ..progress import Progress, as_progress
 from ..registry import Registry
-from ..training import Recipe, endless_batches
+from ..training import Recipe, endless_batches, make_optimizer
 
 methods: Registry = Registry("unlearning method")
 
@@ -114,6 +114,27 @@ class Loop:
         self.stage, self.total, self.count = stage, max(1, int(total)), 0
 
 
+def fine_tune_params(epochs: int = 5, lr: float = 1e-3, forget: bool = True) -> tuple[Param, ...]:
+    """The optimisation hyperparameters the fine-tuning methods share, declared once so that they mean the
+    same thing (and have the same ranges) in every method's widgets. `forget`: the method also draws one
+    forget batch per step."""
+    per_step = " (each step also draws one forget batch)" if forget else ""
+    shared = (Param("epochs", epochs, 1, 100, "passes over the retain set" + per_step),
+              Param("lr", lr, 1e-6, 1e-1, "Adam learning rate", log=True),
+              Param("batch_size", 128, 8, 4096, "retain mini-batch size" if forget else "mini-batch size"))
+    return shared + ((Param("forget_batch_size", 32, 1, 4096, "forget mini-batch size"),) if forget else ())
+
+
+@dataclass
+class Schedule:
+    """What a fine-tuning method iterates: its optimiser, step count and batch streams."""
+
+    optimizer: torch.optim.Optimizer
+    steps: int
+    retain: Any  # endless (X, y) retain batches
+    forget: Any  # endless (X, y) forget batches, or None
+
+
 class Method:
     """Base class of every unlearning method (see module docstring)."""
 
@@ -154,6 +175,16 @@ class Method:
 
     def _run(self, model: nn.Module, task: UnlearnTask, loop: Loop) -> nn.Module | None:
         raise NotImplementedError
+
+    def _schedule(self, params, task: UnlearnTask, loop: Loop) -> Schedule:
+        """Adam on `params` for `epochs` passes over the retain set, started as the loop's phase; the batch
+        streams use fixed salts (retain 1, forget 2) so every method sees the same data order."""
+        hp = self.hp
+        steps = hp["epochs"] * task.steps_per_epoch("retain", hp["batch_size"])
+        loop.phase(self.name, steps)
+        forget = task.batches("forget", hp["forget_batch_size"], salt=2) if "forget_batch_size" in hp else None
+        return Schedule(make_optimizer(params, "adam", hp["lr"]), steps,
+                        task.batches("retain", hp["batch_size"], salt=1), forget)
 
 
 def register(cls: type[Method]) -> type[Method]:

@@ -3,8 +3,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..training import make_optimizer
-from .base import Method, Param, register
+from .base import Method, Param, fine_tune_params, register
 
 
 def l1_norm(model: torch.nn.Module) -> torch.Tensor:
@@ -30,21 +29,14 @@ class L1Sparse(Method):
     uses_forget = False
     params = (
         Param("gamma", 5e-5, 0.0, 1e-2, "initial L1 weight γ; decays linearly to 0", log=True),
-        Param("epochs", 5, 1, 100, "passes over the retain set"),
-        Param("lr", 1e-3, 1e-5, 1e-1, "Adam learning rate", log=True),
-        Param("batch_size", 128, 8, 4096, "mini-batch size"),
-    )
+    ) + fine_tune_params(forget=False)
 
     def _run(self, model, task, loop):
-        hp = self.hp
-        opt = make_optimizer(model.parameters(), "adam", hp["lr"])
-        steps = hp["epochs"] * task.steps_per_epoch("retain", hp["batch_size"])
-        loop.phase("l1_sparse", steps)
-        retain = task.batches("retain", hp["batch_size"], salt=1)
-        for i in range(steps):
-            X, y = next(retain)
-            gamma = hp["gamma"] * (1 - i / steps)
+        s = self._schedule(model.parameters(), task, loop)
+        for i in range(s.steps):
+            X, y = next(s.retain)
+            gamma = self.hp["gamma"] * (1 - i / s.steps)
             retain_loss = F.cross_entropy(model(X), y)
             l1 = l1_norm(model)
-            loop.step(retain_loss + gamma * l1, opt, retain_loss=retain_loss.detach(), l1=l1.detach(),
+            loop.step(retain_loss + gamma * l1, s.optimizer, retain_loss=retain_loss.detach(), l1=l1.detach(),
                       gamma=gamma)

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from ..training import make_optimizer
-from .base import Method, Param, register
+from .base import Method, Param, fine_tune_params, register
 
 
 @register
@@ -22,24 +21,16 @@ class NegGradPlus(Method):
     reference = "Kurmanji, Triantafillou, Hayes, Triantafillou. Towards Unbounded Machine Unlearning. NeurIPS 2023."
     params = (
         Param("alpha", 0.95, 0.0, 1.0, "weight of the retain loss; 1 − alpha weighs the ascent on the forget set"),
-        Param("epochs", 5, 1, 100, "passes over the retain set (each step also draws one forget batch)"),
-        Param("lr", 1e-3, 1e-6, 1e-1, "Adam learning rate", log=True),
-        Param("batch_size", 128, 8, 4096, "retain mini-batch size"),
-        Param("forget_batch_size", 32, 1, 4096, "forget mini-batch size"),
-    )
+    ) + fine_tune_params()
 
     def _run(self, model, task, loop):
         hp = self.hp
         a = hp["alpha"]
-        opt = make_optimizer(model.parameters(), "adam", hp["lr"])
-        steps = hp["epochs"] * task.steps_per_epoch("retain", hp["batch_size"])
-        loop.phase("neggrad_plus", steps)
-        retain = task.batches("retain", hp["batch_size"], salt=1)
-        forget = task.batches("forget", hp["forget_batch_size"], salt=2)
-        for _ in range(steps):
-            Xr, yr = next(retain)
-            Xf, yf = next(forget)
+        s = self._schedule(model.parameters(), task, loop)
+        for _ in range(s.steps):
+            Xr, yr = next(s.retain)
+            Xf, yf = next(s.forget)
             retain_loss = F.cross_entropy(model(Xr), yr)
             forget_loss = F.cross_entropy(model(Xf), yf)
             loss = a * retain_loss - (1 - a) * forget_loss
-            loop.step(loss, opt, forget_loss=forget_loss.detach(), retain_loss=retain_loss.detach())
+            loop.step(loss, s.optimizer, forget_loss=forget_loss.detach(), retain_loss=retain_loss.detach())

@@ -3,8 +3,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..training import make_optimizer
-from .base import Method, Param, register
+from .base import Method, Param, fine_tune_params, register
 
 
 def random_in_ball(n: int, shape: tuple[int, ...], tau: float, generator: torch.Generator) -> torch.Tensor:
@@ -27,7 +26,7 @@ def pgd_recognition(model, X: torch.Tensor, y: torch.Tensor, delta: torch.Tensor
     Step size 2.5·τ/steps (Madry et al.'s rule of thumb); gradients are taken w.r.t. δ only."""
     step = 2.5 * tau / max(steps, 1)
     delta = delta.detach()
-    for _ in range(steps):
+    for _ in range(s.steps):
         delta.requires_grad_(True)
         p = F.softmax(model(X + delta), -1).gather(1, y[:, None]).sum()
         (g,) = torch.autograd.grad(p, delta)
@@ -64,25 +63,17 @@ class RURK(Method):
         Param("tau", 0.5, 0.0, 100.0, "τ: L2 radius of the perturbation ball (input units)"),
         Param("n_perturb", 2, 1, 64, "random perturbations per forget sample and step"),
         Param("pgd_steps", 0, 0, 50, "PGD steps for one adversarial perturbation per sample; 0 = random only"),
-        Param("epochs", 5, 1, 100, "passes over the retain set (each step also draws one forget batch)"),
-        Param("lr", 1e-3, 1e-6, 1e-1, "Adam learning rate", log=True),
-        Param("batch_size", 128, 8, 4096, "retain mini-batch size"),
-        Param("forget_batch_size", 32, 1, 4096, "forget mini-batch size"),
-    )
+    ) + fine_tune_params()
 
     def _run(self, model, task, loop):
         hp = self.hp
         tau, k = hp["tau"], hp["n_perturb"]
-        opt = make_optimizer(model.parameters(), "adam", hp["lr"])
-        steps = hp["epochs"] * task.steps_per_epoch("retain", hp["batch_size"])
-        loop.phase("rurk", steps)
-        retain = task.batches("retain", hp["batch_size"], salt=1)
-        forget = task.batches("forget", hp["forget_batch_size"], salt=2)
+        s = self._schedule(model.parameters(), task, loop)
         g = task.generator(9)
         shape = tuple(task.forget_X.shape[1:])
-        for _ in range(steps):
-            Xr, yr = next(retain)
-            Xf, yf = next(forget)
+        for _ in range(s.steps):
+            Xr, yr = next(s.retain)
+            Xf, yf = next(s.forget)
             Xp = Xf.repeat(k, *[1] * len(shape)) + random_in_ball(k * len(yf), shape, tau, g).to(Xf.device)
             yp = yf.repeat(k)
             if hp["pgd_steps"] > 0:
@@ -92,5 +83,5 @@ class RURK(Method):
             out = model(torch.cat([Xr, Xp]))
             retain_loss = F.cross_entropy(out[: len(yr)], yr)
             recognition = F.softmax(out[len(yr):], -1).gather(1, yp[:, None]).mean()
-            loop.step(retain_loss + hp["lam"] * recognition, opt, retain_loss=retain_loss.detach(),
+            loop.step(retain_loss + hp["lam"] * recognition, s.optimizer, retain_loss=retain_loss.detach(),
                       forget_recognition=recognition.detach())

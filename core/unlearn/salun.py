@@ -3,8 +3,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..training import make_optimizer
-from .base import Method, Param, register
+from .base import Method, Param, fine_tune_params, register
 from .random_label import wrong_labels
 
 
@@ -47,11 +46,7 @@ class SalUn(Method):
                  "Weight Saliency in Both Image Classification and Generation. ICLR 2024.")
     params = (
         Param("threshold", 0.5, 0.0, 1.0, "share of weights (largest forget-gradient magnitude) allowed to change"),
-        Param("epochs", 5, 1, 100, "passes over the retain set (each step also draws one forget batch)"),
-        Param("lr", 1e-3, 1e-6, 1e-1, "Adam learning rate", log=True),
-        Param("batch_size", 128, 8, 4096, "retain mini-batch size"),
-        Param("forget_batch_size", 32, 1, 4096, "forget mini-batch size"),
-    )
+    ) + fine_tune_params()
 
     def _run(self, model, task, loop):
         hp = self.hp
@@ -59,27 +54,23 @@ class SalUn(Method):
         params = dict(model.named_parameters())
         frozen = {n: p.detach().clone() for n, p in params.items()}
         hooks = [p.register_hook(lambda g, m=masks[n]: g * m) for n, p in params.items()]
-        opt = make_optimizer(params.values(), "adam", hp["lr"])
+        s = self._schedule(params.values(), task, loop)
 
         @torch.no_grad()
         def restore(*_):
             for n, p in params.items():
                 p.copy_(torch.where(masks[n], p, frozen[n]))
 
-        opt.register_step_post_hook(restore)
-        steps = hp["epochs"] * task.steps_per_epoch("retain", hp["batch_size"])
-        loop.phase("salun", steps)
-        retain = task.batches("retain", hp["batch_size"], salt=1)
-        forget = task.batches("forget", hp["forget_batch_size"], salt=2)
+        s.optimizer.register_step_post_hook(restore)
         g = task.generator(3)
         try:
-            for _ in range(steps):
-                Xr, yr = next(retain)
-                Xf, yf = next(forget)
+            for _ in range(s.steps):
+                Xr, yr = next(s.retain)
+                Xf, yf = next(s.forget)
                 out = model(torch.cat([Xf, Xr]))
                 forget_loss = F.cross_entropy(out[: len(yf)], wrong_labels(yf, task.n_classes, g))
                 retain_loss = F.cross_entropy(out[len(yf):], yr)
-                loop.step(forget_loss + retain_loss, opt, forget_loss=forget_loss.detach(),
+                loop.step(forget_loss + retain_loss, s.optimizer, forget_loss=forget_loss.detach(),
                           retain_loss=retain_loss.detach())
         finally:
             for h in hooks:
