@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Method, fine_tune_params, register
+from .base import Loop, Method, Schedule, UnlearnTask, fine_tune_params, register
 
 
 def wrong_labels(y: torch.Tensor, n_classes: int, generator: torch.Generator) -> torch.Tensor:
@@ -30,13 +30,18 @@ class RandomLabel(Method):
     params = fine_tune_params()
 
     def _run(self, model, task, loop):
-        s = self._schedule(model.parameters(), task, loop)
-        g = task.generator(3)
-        for _ in range(s.steps):
-            Xr, yr = next(s.retain)
-            Xf, yf = next(s.forget)
-            out = model(torch.cat([Xf, Xr]))
-            forget_loss = F.cross_entropy(out[: len(yf)], wrong_labels(yf, task.n_classes, g))
-            retain_loss = F.cross_entropy(out[len(yf):], yr)
-            loop.step(forget_loss + retain_loss, s.optimizer, forget_loss=forget_loss.detach(),
-                      retain_loss=retain_loss.detach())
+        random_label_steps(model, task, loop, self._schedule(model.parameters(), task, loop))
+
+
+def random_label_steps(model: torch.nn.Module, task: UnlearnTask, loop: Loop, s: Schedule) -> None:
+    """The RL steps: one forget batch towards fresh wrong labels plus one retain batch, per step (SalUn runs
+    the same steps on its masked weights)."""
+    g = task.generator(3)
+    for _ in range(s.steps):
+        Xr, yr = next(s.retain)
+        Xf, yf = next(s.forget)
+        out = model(torch.cat([Xf, Xr]))
+        forget_loss = F.cross_entropy(out[: len(yf)], wrong_labels(yf, task.n_classes, g))
+        retain_loss = F.cross_entropy(out[len(yf):], yr)
+        loop.step(forget_loss + retain_loss, s.optimizer, forget_loss=forget_loss.detach(),
+                  retain_loss=retain_loss.detach())

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Method, Param, fine_tune_params, register
-from .random_label import wrong_labels
+from .random_label import random_label_steps
 
 
 def saliency_mask(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, share: float) -> dict[str, torch.Tensor]:
@@ -62,16 +62,8 @@ class SalUn(Method):
                 p.copy_(torch.where(masks[n], p, frozen[n]))
 
         s.optimizer.register_step_post_hook(restore)
-        g = task.generator(3)
         try:
-            for _ in range(s.steps):
-                Xr, yr = next(s.retain)
-                Xf, yf = next(s.forget)
-                out = model(torch.cat([Xf, Xr]))
-                forget_loss = F.cross_entropy(out[: len(yf)], wrong_labels(yf, task.n_classes, g))
-                retain_loss = F.cross_entropy(out[len(yf):], yr)
-                loop.step(forget_loss + retain_loss, s.optimizer, forget_loss=forget_loss.detach(),
-                          retain_loss=retain_loss.detach())
+            random_label_steps(model, task, loop, s)
         finally:
             for h in hooks:
                 h.remove()
