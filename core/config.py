@@ -69,12 +69,14 @@ class ExperimentConfig:
 
     def validate(self) -> "ExperimentConfig":
         """Check names and hyperparameters against the registries (no data is loaded)."""
-        from .data import datasets
-        from .models import models
+        from .data.base import check_dataset_options, check_fractions
+        from .models import check_model_options
         from .unlearn import get_method
 
-        datasets.get(self.data.name)
-        models.get(self.model.name)
+        check_dataset_options(self.data.name, self.data.options)
+        check_fractions(self.data.test_fraction, self.data.shadow_fraction)
+        self.data.forget.validate()
+        check_model_options(self.model.name, self.model.params)
         if not self.methods:
             raise ResidueError("config: choose at least one unlearning method.")
         labels = [m.key for m in self.methods]
@@ -182,7 +184,12 @@ def _method(m: Any) -> MethodConfig:
     return MethodConfig(name, label=label, params=m)
 
 
+MAX_CONFIG_CHARS = 1_000_000  # a config is a few hundred bytes; anything this large is not one
+
+
 def loads(text: str) -> ExperimentConfig:
+    if len(text) > MAX_CONFIG_CHARS:
+        raise ResidueError(f"config: {len(text)} characters is over the {MAX_CONFIG_CHARS} limit for a config file.")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -194,6 +201,8 @@ def load_config(path: str | Path) -> ExperimentConfig:
     p = Path(path)
     if not p.is_file():
         raise ResidueError(f"config: file '{path}' not found.")
+    if p.stat().st_size > MAX_CONFIG_CHARS:
+        raise ResidueError(f"config: '{path}' is over the {MAX_CONFIG_CHARS // 1000} kB limit for a config file.")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -1,6 +1,7 @@
 """Datasets, validation, deterministic splits and forget-set selection."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -12,6 +13,9 @@ from ..registry import Registry
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # user files above this are refused before parsing
 MAX_SAMPLES = 200_000
+MAX_FEATURES = 65_536  # a 256x256 image
+MAX_VALUES = 50_000_000  # 200 MB as float32
+MAX_CLASSES = 1000
 
 
 @dataclass
@@ -40,16 +44,17 @@ class Dataset:
 
 
 def validate_arrays(X, y, name: str = "data") -> tuple[np.ndarray, np.ndarray]:
-    """Refuse what would train into silent nonsense: NaN/inf, bad labels, mismatched lengths."""
+    """Refuse what would train into silent nonsense: NaN/inf, bad labels, mismatched lengths, odd shapes."""
     try:
         X = np.asarray(X)
         y = np.asarray(y)
     except Exception as e:  # ragged lists and the like
         raise ResidueError(f"{name}: features/labels are not rectangular arrays ({e}).") from None
-    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise ResidueError(f"{name}: features must be numeric, got dtype {X.dtype}.")
-    if X.ndim < 2:
-        raise ResidueError(f"{name}: features must have shape (samples, features...), got {X.shape}.")
+    if X.dtype == object or np.iscomplexobj(X) or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise ResidueError(f"{name}: features must be real numbers, got dtype {X.dtype}.")
+    if not 2 <= X.ndim <= 4:
+        raise ResidueError(f"{name}: features must have shape (samples, features) or (samples, [channels,] "
+                           f"height, width), got {X.shape}.")
     if y.ndim != 1:
         raise ResidueError(f"{name}: labels must be one value per sample, got shape {y.shape}.")
     if len(X) != len(y):
@@ -58,31 +63,58 @@ def validate_arrays(X, y, name: str = "data") -> tuple[np.ndarray, np.ndarray]:
         raise ResidueError(f"{name}: only {len(y)} samples; at least 10 are needed.")
     if len(y) > MAX_SAMPLES:
         raise ResidueError(f"{name}: {len(y)} samples is over the limit of {MAX_SAMPLES}.")
-    X = X.astype(np.float32)
+    n_features = int(np.prod(X.shape[1:]))
+    if n_features == 0:
+        raise ResidueError(f"{name}: samples have no features (shape {X.shape}).")
+    if n_features > MAX_FEATURES or X.size > MAX_VALUES:
+        raise ResidueError(f"{name}: {n_features} features per sample x {len(y)} samples is over the limit "
+                           f"({MAX_FEATURES} features, {MAX_VALUES} values in all).")
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = X.astype(np.float32)
     bad = ~np.isfinite(X)
     if bad.any():
-        rows = np.unique(np.nonzero(bad)[0])
-        raise ResidueError(f"{name}: {len(rows)} sample(s) have NaN or infinite features (first row {rows[0]}).")
+        rows = np.unique(np.nonzero(bad.reshape(len(X), -1))[0])
+        raise ResidueError(f"{name}: {len(rows)} sample(s) have NaN or infinite features (or beyond float32) "
+                           f"(first row {rows[0]}).")
+    return X, _labels(y, name)
+
+
+def _labels(y: np.ndarray, name: str) -> np.ndarray:
+    """Integer labels 0..K-1 with every class present, checked before any cast can wrap them around."""
+    if y.dtype == bool or y.dtype == object or np.iscomplexobj(y) or not np.issubdtype(y.dtype, np.number):
+        raise ResidueError(f"{name}: labels must be integers 0..K-1, got dtype {y.dtype}.")
     if not np.issubdtype(y.dtype, np.integer):
-        if y.dtype == object or not np.issubdtype(y.dtype, np.number):
-            raise ResidueError(f"{name}: labels must be integers 0..K-1, got dtype {y.dtype}.")
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
             raise ResidueError(f"{name}: labels must be integers 0..K-1; found non-integer values.")
-    y = y.astype(np.int64)
     if y.min() < 0:
-        raise ResidueError(f"{name}: labels must be integers 0..K-1; found {int(y.min())}.")
-    if len(np.unique(y)) < 2:
+        raise ResidueError(f"{name}: labels must be integers 0..K-1; found {y.min():.6g}.")
+    if y.max() >= MAX_CLASSES:
+        raise ResidueError(f"{name}: label {y.max():.6g} is out of range (at most {MAX_CLASSES} classes).")
+    y = y.astype(np.int64)
+    present = np.unique(y)
+    if len(present) < 2:
         raise ResidueError(f"{name}: labels hold a single class; at least two are needed.")
-    if y.max() >= 1000:
-        raise ResidueError(f"{name}: label {int(y.max())} is out of range (at most 1000 classes).")
-    return X, y
+    if len(present) != int(y.max()) + 1:
+        missing = np.setdiff1d(np.arange(int(y.max()) + 1), present)
+        raise ResidueError(f"{name}: labels must be 0..K-1 with every class present; no sample has label "
+                           f"{', '.join(map(str, missing[:5]))}{'...' if len(missing) > 5 else ''} (relabel them).")
+    return y
 
 
 datasets: Registry = Registry("dataset")
 
 
+def check_dataset_options(name: str, options: dict) -> None:
+    """Refuse an option the loader does not take, naming the ones it does (also at config time)."""
+    known = list(inspect.signature(datasets.get(name)).parameters)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ResidueError(f"dataset '{name}': unknown option {unknown[0]!r}; known: {known or 'none'}.")
+
+
 def load_dataset(name: str, **options) -> Dataset:
     loader = datasets.get(name)
+    check_dataset_options(name, options)
     try:
         return loader(**options)
     except ResidueError:
@@ -100,6 +132,38 @@ class ForgetSpec:
     count: int | None = None
     fraction: float | None = None
     indices: list[int] = field(default_factory=list)  # dataset indices, must lie in the train split
+
+    def validate(self) -> "ForgetSpec":
+        """The checks that need no data, so a config is refused before anything is loaded or trained."""
+        if self.kind not in FORGET_KINDS:
+            raise ResidueError(f"Unknown forget kind '{self.kind}'. Known: {', '.join(FORGET_KINDS)}.")
+        listed = {"class": (self.classes, "class"), "indices": (self.indices, "sample")}.get(self.kind)
+        if listed is not None:
+            values, what = listed
+            if not values:
+                raise ResidueError(f"Forget set is empty: choose at least one {what}.")
+            if min(int(v) for v in values) < 0:
+                raise ResidueError(f"Forget {what} numbers must be >= 0, got {min(values)}.")
+        elif self.count is not None:
+            if int(self.count) <= 0:
+                raise ResidueError("Forget set is empty: ask for at least one sample.")
+        elif self.fraction is not None:
+            if not 0 < self.fraction <= 1:
+                raise ResidueError(f"Forget fraction must be in (0, 1], got {self.fraction}.")
+        else:
+            raise ResidueError("Random forget set needs a count or a fraction.")
+        return self
+
+
+FORGET_KINDS = ("class", "random", "indices")
+
+
+def check_fractions(test_fraction: float, shadow_fraction: float) -> None:
+    """The split's shares: enough test data to measure, enough train data to learn."""
+    if not 0.05 <= test_fraction <= 0.5:
+        raise ResidueError(f"test_fraction must be in [0.05, 0.5], got {test_fraction}.")
+    if not 0.0 <= shadow_fraction <= 0.6 or test_fraction + shadow_fraction > 0.8:
+        raise ResidueError(f"shadow_fraction must be in [0, 0.6] with test + shadow <= 0.8, got {shadow_fraction}.")
 
 
 @dataclass
@@ -165,10 +229,7 @@ def make_split(
     device: torch.device | str = "cpu",
 ) -> Split:
     """Deterministic stratified split (same seed, same indices) and the forget set inside train."""
-    if not 0.05 <= test_fraction <= 0.5:
-        raise ResidueError(f"test_fraction must be in [0.05, 0.5], got {test_fraction}.")
-    if not 0.0 <= shadow_fraction <= 0.6 or test_fraction + shadow_fraction > 0.8:
-        raise ResidueError(f"shadow_fraction must be in [0, 0.6] with test + shadow <= 0.8, got {shadow_fraction}.")
+    check_fractions(test_fraction, shadow_fraction)
     rng = np.random.default_rng(seed)
     train_fraction = 1.0 - test_fraction - shadow_fraction
     train, test, shadow = _stratified_parts(dataset.y, [train_fraction, test_fraction, shadow_fraction], rng)
@@ -177,11 +238,10 @@ def make_split(
 
 
 def select_forget(dataset: Dataset, train: np.ndarray, spec: ForgetSpec, seed: int) -> np.ndarray:
+    spec.validate()
     y_train = dataset.y[train]
     if spec.kind == "class":
         classes = [int(c) for c in spec.classes]
-        if not classes:
-            raise ResidueError("Forget set is empty: choose at least one class to forget.")
         missing = [c for c in classes if not np.any(y_train == c)]
         if missing:
             raise ResidueError(
@@ -189,29 +249,18 @@ def select_forget(dataset: Dataset, train: np.ndarray, spec: ForgetSpec, seed: i
             )
         chosen = train[np.isin(y_train, classes)]
     elif spec.kind == "random":
-        if spec.count is not None:
-            n = int(spec.count)
-        elif spec.fraction is not None:
-            if not 0 < spec.fraction <= 1:
-                raise ResidueError(f"Forget fraction must be in (0, 1], got {spec.fraction}.")
-            n = int(round(spec.fraction * len(train)))
-        else:
-            raise ResidueError("Random forget set needs a count or a fraction.")
+        n = int(spec.count) if spec.count is not None else int(round(spec.fraction * len(train)))
         if n <= 0:
             raise ResidueError("Forget set is empty: ask for at least one sample.")
         if n > len(train):
             raise ResidueError(f"Forget set of {n} samples is larger than the training set ({len(train)}).")
         chosen = np.random.default_rng(seed + 7919).choice(train, size=n, replace=False)
-    elif spec.kind == "indices":
+    else:
         idx = np.unique(np.asarray(spec.indices, dtype=np.int64))
-        if len(idx) == 0:
-            raise ResidueError("Forget set is empty: pick at least one sample.")
         outside = idx[~np.isin(idx, train)]
         if len(outside):
             raise ResidueError(f"Sample {int(outside[0])} is not in the training split, so it cannot be forgotten.")
         chosen = idx
-    else:
-        raise ResidueError(f"Unknown forget kind '{spec.kind}'. Known: class, random, indices.")
     chosen = np.sort(chosen.astype(np.int64))
     if len(chosen) >= len(train):
         raise ResidueError("Forget set is the whole training set: nothing would remain to retrain on.")

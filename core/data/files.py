@@ -22,7 +22,9 @@ def data_root() -> Path:
 
 
 def resolve_user_path(path: str | os.PathLike) -> Path:
-    """A user path, refused if it escapes the data directory or does not exist."""
+    """A user path, refused if it escapes the data directory (symbolic links are followed) or does not exist."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ResidueError(f"A file path must be non-empty text, got {path!r}.")
     root = data_root()
     p = Path(path)
     p = (p if p.is_absolute() else root / p).resolve()
@@ -36,6 +38,8 @@ def resolve_user_path(path: str | os.PathLike) -> Path:
 def _read(path: str | None, data: bytes | None, what: str) -> tuple[bytes, str]:
     if (path is None) == (data is None):
         raise ResidueError(f"{what}: give exactly one of a path or uploaded bytes.")
+    if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ResidueError(f"{what}: uploaded data must be bytes, got {type(data).__name__}.")
     if data is None:
         p = resolve_user_path(path)
         if not p.is_file():
@@ -94,13 +98,17 @@ def csv(path: str | None = None, data: bytes | None = None, label_column: str = 
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if len(lines) < 2:
         raise ResidueError(f"csv: '{name}' needs a header row and at least one data row.")
-    header = [h.strip() for h in lines[0].split(",")]
+    header = [h.strip().strip('"\'').strip() for h in lines[0].split(",")]
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise ResidueError(f"csv: column '{dup[0]}' appears twice in the header.")
     if label_column not in header:
         raise ResidueError(f"csv: no column named '{label_column}' in the header ({', '.join(header[:10])}).")
     try:
         table = np.loadtxt(io.StringIO("\n".join(lines[1:])), delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as e:
-        raise ResidueError(f"csv: '{name}' has a non-numeric or ragged row ({e}).") from None
+        why = str(e).split(";")[0].strip().rstrip(".")
+        raise ResidueError(f"csv: '{name}' has a non-numeric or ragged row ({why}).") from None
     if table.shape[1] != len(header):
         raise ResidueError(f"csv: rows have {table.shape[1]} values but the header names {len(header)} columns.")
     li = header.index(label_column)
@@ -136,8 +144,10 @@ def parse_idx(raw: bytes, name: str = "idx") -> np.ndarray:
 
 
 @datasets.register("idx")
-def idx(folder: str) -> Dataset:
+def idx(folder: str | None = None) -> Dataset:
     """A folder of MNIST-format IDX files: every `*images*` file paired with its `*labels*` file."""
+    if folder is None:
+        raise ResidueError("idx: give the folder holding the IDX files (inside the data directory).")
     root = resolve_user_path(folder)
     if not root.is_dir():
         raise ResidueError(f"idx: '{folder}' is not a folder.")
@@ -150,6 +160,7 @@ def idx(folder: str) -> Dataset:
         if not lab.exists():
             raise ResidueError(f"idx: no labels file '{lab.name}' for '{img.name}'.")
         for p in (img, lab):
+            resolve_user_path(p)  # a link inside the folder may not point outside the data directory
             if p.stat().st_size > MAX_FILE_BYTES:
                 raise ResidueError(f"idx: '{p.name}' is over the {MAX_FILE_BYTES // 2**20} MB limit.")
         X, y = parse_idx(img.read_bytes(), img.name), parse_idx(lab.read_bytes(), lab.name)

@@ -2,6 +2,8 @@
 hooks and activation patching address layers the same way across architectures."""
 from __future__ import annotations
 
+import inspect
+import io
 import math
 
 import torch
@@ -26,6 +28,11 @@ class Classifier(nn.Module):
     def hidden_layer_names(self) -> list[str]:
         """Every layer but the logits: the 'deep features' the defences and probes look at."""
         return self.layer_names[:-1]
+
+    @classmethod
+    def check_options(cls, **options) -> dict:
+        """Validate the architecture's options before any weights are allocated (also at config time)."""
+        return options
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks.values():
@@ -57,9 +64,32 @@ def init_weights(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
+def whole_numbers(name: str, value, low: int, high: int, length: tuple[int, int]) -> list[int]:
+    """A list of whole numbers in [low, high] (or one number, for length (1, 1)), else one readable error."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    ok = (length[0] <= len(items) <= length[1]
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == int(v) and low <= v <= high
+                  for v in items))
+    if not ok:
+        count = f"{length[0]}" if length[0] == length[1] else f"{length[0]} to {length[1]}"
+        raise ResidueError(f"{name} must be {count} whole number(s) in [{low}, {high}], got {value!r}.")
+    return [int(v) for v in items]
+
+
+def check_model_options(name: str, options: dict) -> dict:
+    """Names and values of a model's options, checked without building it (config validation)."""
+    cls = models.get(name)
+    known = [p for p in inspect.signature(cls).parameters if p not in ("input_shape", "n_classes")]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ResidueError(f"model '{name}': unknown option {unknown[0]!r}; known: {known}.")
+    return cls.check_options(**options)
+
+
 def build_model(name: str, input_shape: tuple[int, ...], n_classes: int, seed: int = 0, **params) -> Classifier:
     """Build a registered architecture with deterministic initial weights."""
     cls = models.get(name)
+    check_model_options(name, params)
     try:
         model = cls(tuple(input_shape), int(n_classes), **params)
     except ResidueError:
@@ -82,3 +112,35 @@ def check_state_dict(model: nn.Module, state: dict) -> None:
         if not isinstance(state[k], torch.Tensor) or tuple(state[k].shape) != tuple(v.shape):
             got = tuple(state[k].shape) if isinstance(state[k], torch.Tensor) else type(state[k]).__name__
             raise ResidueError(f"Checkpoint tensor '{k}' has shape {got}, the model expects {tuple(v.shape)}.")
+        if v.is_floating_point() and not (state[k].is_floating_point() and torch.isfinite(state[k]).all()):
+            what = "non-finite (NaN/inf) values" if state[k].is_floating_point() else f"dtype {state[k].dtype}"
+            raise ResidueError(f"Checkpoint tensor '{k}' has {what}; the model needs finite floating-point weights.")
+
+
+MAX_CHECKPOINT_BYTES = 100 * 2**20
+
+
+def load_checkpoint(raw: bytes, template: nn.Module, max_bytes: int = MAX_CHECKPOINT_BYTES) -> dict:
+    """Parse an uploaded checkpoint as plain tensors (`weights_only=True`: a pickle that would run code is
+    refused, never executed) and check that it fits `template`. Returns the state dict."""
+    if len(raw) > max_bytes:
+        raise ResidueError(f"Checkpoint is over the {max_bytes // 2**20} MB limit.")
+    if not raw:
+        raise ResidueError("Checkpoint file is empty.")
+    try:
+        obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - pickles with code, truncated files, not-torch files
+        if "weights only" in str(e).lower() or "unsupported global" in str(e).lower():
+            raise ResidueError("Checkpoint holds Python objects besides tensors (a pickle could run code): refused "
+                               "by weights_only=True loading; save it with torch.save(model.state_dict(), path).") from None
+        raise ResidueError(f"Checkpoint could not be read as plain weights (weights_only=True): not a PyTorch "
+                           f"weights file, or damaged ({type(e).__name__}).") from None
+    if isinstance(obj, dict):
+        for k in ("state_dict", "state", "model_state_dict"):
+            if isinstance(obj.get(k), dict):
+                obj = obj[k]
+                break
+    if not isinstance(obj, dict) or not obj:
+        raise ResidueError("Checkpoint must hold a state dict (layer name -> tensor).")
+    check_state_dict(template, obj)
+    return obj

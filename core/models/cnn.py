@@ -3,16 +3,22 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import ResidueError
-from .base import Classifier, models
+from .base import Classifier, models, whole_numbers
 
 
 @models.register("cnn")
 class CNN(Classifier):
     """Small CNN for (C, H, W) images. Layers: conv1, conv2 (conv+ReLU, then 2x2 max-pool), fc, head."""
 
+    @classmethod
+    def check_options(cls, channels=(16, 32), hidden=64) -> dict:
+        return {"channels": whole_numbers("cnn: channels", channels, 1, 256, (2, 2)),
+                "hidden": whole_numbers("cnn: hidden", hidden, 1, 4096, (1, 1))[0]}
+
     def __init__(self, input_shape: tuple[int, ...], n_classes: int, channels: tuple[int, int] = (16, 32),
                  hidden: int = 64):
         super().__init__()
+        channels, hidden = self.check_options(channels, hidden).values()
         if len(input_shape) != 3:
             raise ResidueError(f"cnn needs image data (C, H, W); this dataset has input shape {input_shape}. Use mlp.")
         c, h, w = input_shape
