@@ -121,27 +121,10 @@ def runs() -> _Runs:
 # checkpoints: an uploaded θ_o instead of training one
 # ---------------------------------------------------------------------------------------------
 def load_checkpoint(raw: bytes, template) -> dict:
-    """Parse an uploaded checkpoint with `weights_only=True` and check it fits `template`."""
-    import torch
+    """Parse an uploaded checkpoint (`weights_only=True`, never unpickled) and check it fits `template`."""
+    from core.models import load_checkpoint as parse
 
-    from core.models import check_state_dict
-
-    if len(raw) > MAX_CHECKPOINT_BYTES:
-        raise ResidueError(f"Checkpoint is over the {MAX_CHECKPOINT_BYTES // 2**20} MB limit.")
-    try:
-        obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - pickles with code, truncated files, not-torch files
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise ResidueError(f"Checkpoint could not be loaded as plain weights (weights_only=True): {first}") from None
-    if isinstance(obj, dict):
-        for k in ("state_dict", "state", "model_state_dict"):
-            if isinstance(obj.get(k), dict):
-                obj = obj[k]
-                break
-    if not isinstance(obj, dict) or not obj:
-        raise ResidueError("Checkpoint must hold a state dict (layer name -> tensor).")
-    check_state_dict(template, obj)
-    return obj
+    return parse(raw, template, MAX_CHECKPOINT_BYTES)
 
 
 class CheckpointExperiment(Experiment):
