@@ -61,21 +61,30 @@ class ModelStore:
         if self.in_memory:
             self.memory[key] = blob
             return
-        path = self._path(key)
-        tmp = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+            self._write(self._path(key), blob)
+        except OSError as e:
+            self._fallback(e)
+            self.memory[key] = blob
+
+    @staticmethod
+    def _write(path: Path, blob: bytes) -> None:
+        """Write to a temporary file, then rename: readers see the whole entry or none. Whatever stops the
+        write (full disk, Stop, a crash in between), the temporary file is removed before the error goes on."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+        try:
             with os.fdopen(fd, "wb") as f:
                 f.write(blob)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except OSError as e:
-            if tmp is not None and os.path.exists(tmp):
+        except BaseException:
+            try:
                 os.unlink(tmp)
-            self._fallback(e)
-            self.memory[key] = blob
+            except OSError:
+                pass
+            raise
 
     def _read(self, key: str) -> bytes | None:
         if key in self.memory:
