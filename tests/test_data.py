@@ -15,6 +15,14 @@ def test_digits_shape_and_range():
     assert 0.0 <= d.X.min() and d.X.max() <= 1.0
 
 
+def test_digits_equal_scikit_learns_loader():
+    from sklearn.datasets import load_digits
+
+    ref = load_digits()
+    d = load_dataset("digits")
+    assert np.array_equal(d.X[:, 0], (ref.images / 16.0).astype(np.float32)) and np.array_equal(d.y, ref.target)
+
+
 def test_split_is_deterministic_disjoint_and_stratified():
     d = load_dataset("digits")
     a = make_split(d, ForgetSpec(kind="class", classes=[7]), seed=3)
