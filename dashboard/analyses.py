@@ -1,24 +1,291 @@
 """Analyses the dashboard runs on a finished experiment, registered with the service layer.
 
 Each is `compute(run, progress, **settings)`; its engine modules are imported lazily, so a view whose
-engine has not landed yet says what it waits for instead of failing. "Run everything" computes every
-analysis here with its default settings; pages ask again with their own settings (memoised per run).
+engine has not landed yet says what it waits for instead of failing. "Run everything" computes, in the
+order registered here, every analysis marked for it with its default settings; pages ask again with
+their own settings (memoised per run and settings, so only what a changed setting touches is redone).
+The order puts the cheap output-level views first, so pages fill in quickly while the rest goes on.
+Expensive extras (trust AUCs, the unlearning-leak attack) are not in "Run everything": pages offer them
+behind an explicit button.
 """
 from __future__ import annotations
 
-from .state import analysis_def
+from dataclasses import dataclass, field
+from typing import Any
+
+from .state import Run, analysis, analysis_def, cached_analysis
+
+# Attacks computed by "Run everything" (the others run when chosen on the Attacks page). The shadow
+# models of LiRA are shared by the threshold MIA and the sample-wise reminiscence attack; the class-wise
+# reminiscence attack is the Reminiscence view (class forgetting only).
+RUN_EVERYTHING_ATTACKS = ("privacy_score", "mia_efficacy", "lira", "mia_threshold", "rea_sample", "rea_class")
+# modules that define each engine piece (an analysis is available once they import)
+PROBES = ("core.probes",)
 
 
-# Views whose engine is still being written: declared so their pages can say what they wait for.
-for _name, _title, _mods, _with in [
-    ("verdict", "Verdict", ("core.verdict",), "core/verdict.py (the seed-variance yardstick)"),
-    ("classes", "Class views", ("core.probes.classes",), "the class-view probe (core/probes)"),
-    ("residuals", "Residual heatmap", ("core.probes.layers",), "core/probes/layers.py"),
-    ("landscape", "Loss landscape", ("core.probes.landscape",), "core/probes/landscape.py"),
-    ("neighbourhood", "Perturbation neighbourhood", ("core.probes.neighbourhood",),
-     "the residual-knowledge probe (core/probes)"),
-    ("attacks", "Attacks", ("core.attacks.mia",), "the attacks (core/attacks)"),
-    ("relearning", "Reminiscence", ("core.attacks.reminiscence",), "core/attacks/reminiscence.py"),
-    ("embedding", "Embedding", ("core.probes.embedding",), "core/probes/embedding.py"),
-]:
-    analysis_def(_name, _title, _mods, _with)(None)
+def methods(run: Run) -> list[str]:
+    """The unlearned models of a run (every model but θ_o and θ_r), in config order."""
+    return [n for n in run.exp.models if n not in ("original", "retrain")]
+
+
+def class_forgetting(run: Run) -> bool:
+    return bool(run.results.forget_classes)
+
+
+def _summary(obj: Any) -> Any:
+    return obj.to_dict() if hasattr(obj, "to_dict") else obj
+
+
+@dataclass
+class PerModel:
+    """One engine result per unlearned model (landscapes, residual-knowledge sweeps)."""
+
+    by_model: dict[str, Any]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"settings": self.settings, "by_model": {k: _summary(v) for k, v in self.by_model.items()}}
+
+
+# ---------------------------------------------------------------------------------------------
+# shared inputs (never in "Run everything": the analyses below ask for them)
+# ---------------------------------------------------------------------------------------------
+@analysis_def("probe_data", "Probe data", PROBES, "core/probes", in_run_everything=False)
+def _probe_data(run, progress):
+    from core.probes import ProbeData
+
+    return ProbeData.from_experiment(run.exp)
+
+
+@analysis_def("attack_context", "Attack context", ("core.attacks",), "core/attacks", in_run_everything=False)
+def _attack_context(run, progress):
+    from core.attacks import AttackContext
+
+    return AttackContext.from_experiment(run.exp)
+
+
+# ---------------------------------------------------------------------------------------------
+# output level: class views
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class ClassViews:
+    accuracy: Any  # core.probes.ClassAccuracy
+    predictions: dict[str, Any]  # model -> core.probes.PredictionMatrix (test + forget)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accuracy": self.accuracy.to_dict(), "predictions": {k: v.to_dict() for k, v in self.predictions.items()}}
+
+
+@analysis_def("classes", "Class views", PROBES, "core/probes/classes.py")
+def _classes(run, progress):
+    from core.probes import class_accuracy, prediction_matrices
+
+    split = run.exp.prepare()
+    models = dict(run.exp.models)
+    return ClassViews(class_accuracy(models, split), prediction_matrices(models, split, list(models)))
+
+
+# ---------------------------------------------------------------------------------------------
+# residual level: layer probes, trust, verdict
+# ---------------------------------------------------------------------------------------------
+@analysis_def("residuals", "Residual heatmap", PROBES, "core/probes/layers.py",
+              defaults={"attribution": "conductance", "patch_threshold": 0.05})
+def _residuals(run, progress, attribution: str, patch_threshold: float):
+    from core.probes import layer_probes
+
+    return layer_probes(dict(run.exp.models), analysis(run, "probe_data"), progress=progress,
+                        attribution=attribution, patch_threshold=float(patch_threshold))
+
+
+@analysis_def("trust", "Trust AUCs", PROBES, "core/probes/trust.py", in_run_everything=False,
+              defaults={"n_seeds": 5})
+def _trust(run, progress, n_seeds: int):
+    from core.probes import trust
+
+    return trust.trust(run.exp, int(n_seeds), analysis(run, "probe_data"), progress=progress)
+
+
+@analysis_def("verdict", "Verdict", ("core.verdict", *PROBES), "core/verdict.py (the seed-variance yardstick)",
+              defaults={"with_trust": False})
+def _verdict(run, progress, with_trust: bool):
+    from core.verdict import verdicts
+
+    return verdicts(run.exp, ["retrain", *methods(run)], trust=analysis(run, "trust") if with_trust else None,
+                    layer_report=analysis(run, "residuals"), progress=progress)
+
+
+# ---------------------------------------------------------------------------------------------
+# loss landscape
+# ---------------------------------------------------------------------------------------------
+def first_method(run: Run, settings: dict) -> dict:
+    """`model=None` means the first unlearned model, so a page that picks it explicitly hits the same memo."""
+    if settings.get("model") is None:
+        names = methods(run)
+        settings = {**settings, "model": names[0] if names else "retrain"}
+    return settings
+
+
+@analysis_def("landscape", "Loss landscape", PROBES, "core/probes/landscape.py",
+              defaults={"model": None, "n_grid": 31, "random_plane": False}, resolve=first_method)
+def _landscape(run, progress, model: str, n_grid: int, random_plane: bool):
+    """One method per analysis (the first by default): each costs two or three grids of n_grid² points."""
+    from core.probes import landscape
+
+    data, m = analysis(run, "probe_data"), run.exp.models
+    land = landscape.landscape(m["original"], m[model], m["retrain"], data, model, int(n_grid), bool(random_plane),
+                               run.seed)
+    return PerModel({model: land}, {"n_grid": n_grid, "random_plane": random_plane})
+
+
+# ---------------------------------------------------------------------------------------------
+# perturbation neighbourhood (RURK residual knowledge) and one sample
+# ---------------------------------------------------------------------------------------------
+@analysis_def("neighbourhood", "Perturbation neighbourhood", ("core.attacks.residual",), "core/attacks/residual.py",
+              defaults={"n_radii": 8, "n_random": 8, "pgd_steps": 10})
+def _neighbourhood(run, progress, n_radii: int, n_random: int, pgd_steps: int):
+    from core.attacks.residual import residual_knowledge
+
+    ctx = analysis(run, "attack_context")
+    out = {}
+    for i, n in enumerate(methods(run)):
+        progress(f"residual knowledge of {n}", i, len(methods(run)))
+        out[n] = residual_knowledge(ctx, n, n_radii=int(n_radii), n_random=int(n_random), pgd_steps=int(pgd_steps),
+                                    progress=progress)
+    return PerModel(out, {"n_radii": n_radii, "n_random": n_random, "pgd_steps": pgd_steps})
+
+
+@analysis_def("sample_neighbourhood", "Neighbourhood of one sample", ("core.attacks.residual",),
+              "core/attacks/residual.py", in_run_everything=False)
+def _sample_neighbourhood(run, progress, target: str, sample_id: int, norm: str = "l2", radius: float | None = None):
+    from core.attacks.residual import sample_neighbourhood
+
+    return sample_neighbourhood(analysis(run, "attack_context"), target, int(sample_id), norm=norm, radius=radius,
+                                seed=run.seed)
+
+
+@dataclass
+class SamplePredictions:
+    """Each model's answer on one sample: predicted class and its probability, the true label's probability."""
+
+    sample_id: int
+    label: int
+    part: str
+    rows: list[dict[str, Any]]
+    x: list[float]  # the input, flattened
+    shape: list[int]  # its shape (images: (C, H, W) or (H, W))
+
+
+@analysis_def("sample_predictions", "Predictions on one sample", PROBES, "core/probes", in_run_everything=False)
+def _sample_predictions(run, progress, sample_id: int):
+    import numpy as np
+
+    from core import metrics
+
+    split = run.exp.prepare()
+    X, y = split.tensors(np.array([int(sample_id)]))
+    rows = []
+    for name, model in run.exp.models.items():
+        p = metrics.probs(model, X)[0]
+        rows.append({"model": name, "predicts": int(p.argmax()), "p(predicted)": float(p.max()),
+                     "p(true label)": float(p[int(y[0])])})
+    part = "forget" if int(sample_id) in set(np.asarray(split.forget).tolist()) else "other"
+    return SamplePredictions(int(sample_id), int(y[0]), part, rows, X[0].flatten().cpu().tolist(), list(X[0].shape))
+
+
+# ---------------------------------------------------------------------------------------------
+# embedding
+# ---------------------------------------------------------------------------------------------
+@analysis_def("embedding", "Embedding", ("core.probes.embedding",), "core/probes/embedding.py",
+              defaults={"n_neighbors": 15, "min_dist": 0.1})
+def _embedding(run, progress, n_neighbors: int, min_dist: float):
+    from core.probes import embed
+
+    return embed(dict(run.exp.models), analysis(run, "probe_data"), seed=run.seed, n_neighbors=int(n_neighbors),
+                 min_dist=float(min_dist))
+
+
+# ---------------------------------------------------------------------------------------------
+# attacks: one analysis per registered attack, its settings = the attack's declared hyperparameters
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class AttackSet:
+    """One attack with one set of hyperparameters, run against every model of the experiment."""
+
+    attack: str
+    hp: dict
+    results: list = field(default_factory=list)  # core.attacks.AttackResult, one or more per target
+    skipped: dict = field(default_factory=dict)  # target -> why the attack does not apply to it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attack": self.attack, "hp": self.hp, "skipped": self.skipped,
+                "results": [{"attack": r.attack, "target": r.target, "roc": {k: v for k, v in r.roc().to_dict().items()
+                                                                           if k not in ("fpr", "tpr")},
+                             "extra": r.extra, "reading": r.reading} for r in self.results]}
+
+
+def attack_title(name: str) -> str:
+    from core.attacks import attacks
+
+    cls = attacks.get(name)
+    return cls.title or name
+
+
+def _attack_compute(attack: str):
+    def compute(run, progress, **hp) -> AttackSet:
+        from core.attacks import get_attack
+        from core.errors import ResidueError
+
+        atk = get_attack(attack, **hp)
+        ctx = analysis(run, "attack_context")
+        out = AttackSet(attack, dict(atk.hp))
+        targets = run.model_names
+        for i, target in enumerate(targets):
+            progress(f"{attack} on {target}", i, len(targets))
+            try:
+                out.results.extend(atk.run(ctx, target, progress))
+            except ResidueError as e:  # e.g. the reminiscence attack against its own reference
+                out.skipped[target] = str(e)
+        if not out.results and out.skipped:
+            raise ResidueError(next(iter(out.skipped.values())))
+        return out
+
+    return compute
+
+
+def _register_attacks() -> None:
+    try:
+        from core.attacks import attacks
+    except ImportError:  # pragma: no cover - the attack package is part of the engine
+        return
+    names = [n for n in RUN_EVERYTHING_ATTACKS if n in attacks] + [n for n in attacks.names()
+                                                                     if n not in RUN_EVERYTHING_ATTACKS]
+    for name in names:
+        cls = attacks.get(name)
+        analysis_def(f"attack:{name}", cls.title or name, ("core.attacks",), "core/attacks",
+                     in_run_everything=name in RUN_EVERYTHING_ATTACKS,
+                     defaults={p.name: p.default for p in cls.params},
+                     applies=class_forgetting if name == "rea_class" else None)(_attack_compute(name))
+
+
+_register_attacks()
+
+
+def computed_trust(run: Run):
+    """The trust report if someone pressed its button for this run (never computes)."""
+    return cached_analysis(run, "trust")
+
+
+def umap_ready(run: Run, **settings) -> bool:
+    """Can the embedding be shown without waiting for numba? (already computed, or UMAP compiled)"""
+    from core.probes import is_warm
+
+    return cached_analysis(run, "embedding", **settings) is not None or is_warm()
+
+
+def warm_up_umap() -> None:
+    """Compile UMAP's numba code in a background thread, once per process (the app calls it at start-up)."""
+    try:
+        from core.probes import warm_up
+    except ImportError:  # pragma: no cover - the probes are part of the engine
+        return
+    warm_up(background=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import io
 import threading
 import time
 import traceback
@@ -55,6 +54,7 @@ class Run:
     results: Results
     data_label: str
     seconds: float = 0.0
+    failed: dict = field(default_factory=dict)  # analysis name -> the one-line error it ended with
     _memo: dict = field(default_factory=dict, repr=False)
     _locks: defaultdict = field(default_factory=lambda: defaultdict(threading.Lock), repr=False)
 
@@ -96,6 +96,7 @@ class _Runs:
         self.size = size
         self._runs: OrderedDict[str, Run] = OrderedDict()
         self._lock = threading.Lock()
+        self._building: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
     def get(self, key: str | None) -> Run | None:
         with self._lock:
@@ -103,6 +104,11 @@ class _Runs:
             if run is not None:
                 self._runs.move_to_end(key)
             return run
+
+    def building(self, key: str) -> threading.Lock:
+        """The lock held while the run `key` is built, so concurrent sessions build it once."""
+        with self._lock:
+            return self._building[key]
 
     def put(self, run: Run) -> None:
         with self._lock:
@@ -175,6 +181,8 @@ class Analysis:
     compute: Callable[..., Any] | None  # compute(run, progress, **settings) -> result; None: not wired yet
     defaults: dict = field(default_factory=dict)
     in_run_everything: bool = True
+    applies: Callable[["Run"], bool] | None = None  # does "Run everything" compute it for this run?
+    resolve: Callable[["Run", dict], dict] | None = None  # fills run-dependent defaults (e.g. the first method)
 
     def available(self) -> bool:
         if self.compute is None:  # declared, not wired yet
@@ -191,11 +199,13 @@ ANALYSES: dict[str, Analysis] = {}
 
 
 def analysis_def(name: str, title: str, modules: tuple[str, ...], arrives_with: str, in_run_everything: bool = True,
-                 **defaults):
-    """Decorator registering an analysis compute function."""
+                 defaults: dict | None = None, applies: Callable[[Run], bool] | None = None,
+                 resolve: Callable[[Run, dict], dict] | None = None):
+    """Decorator registering an analysis compute function (None: declared, not wired yet)."""
 
     def add(fn):
-        ANALYSES[name] = Analysis(name, title, modules, arrives_with, fn, defaults, in_run_everything)
+        ANALYSES[name] = Analysis(name, title, modules, arrives_with, fn, dict(defaults or {}), in_run_everything,
+                                  applies, resolve)
         return fn
 
     return add
@@ -209,6 +219,18 @@ def _memo_key(name: str, settings: dict) -> str:
     return stable_hash([name, settings])
 
 
+def resolved(run: Run, name: str, settings: dict | None = None) -> dict:
+    """The full settings of an analysis: its defaults, then `settings`, then the run-dependent defaults."""
+    a = ANALYSES[name]
+    out = {**a.defaults, **(settings or {})}
+    return a.resolve(run, out) if a.resolve is not None else out
+
+
+def is_default(run: Run, name: str, settings: dict) -> bool:
+    """Do these settings ask for what "Run everything" computes?"""
+    return resolved(run, name, settings) == resolved(run, name)
+
+
 def analysis(run: Run, name: str, progress: Progress | None = None, **settings) -> Any:
     """The result of analysis `name` on `run` with `settings` (defaults filled in), memoised on the run.
 
@@ -217,7 +239,7 @@ def analysis(run: Run, name: str, progress: Progress | None = None, **settings) 
     a = ANALYSES[name]
     if not a.available():
         raise EngineMissing(a)
-    settings = {**a.defaults, **settings}
+    settings = resolved(run, name, settings)
     key = _memo_key(name, settings)
     if key in run._memo:
         return run._memo[key]
@@ -229,21 +251,26 @@ def analysis(run: Run, name: str, progress: Progress | None = None, **settings) 
 
 def cached_analysis(run: Run, name: str, **settings) -> Any | None:
     """The memoised result if it is already there (never computes)."""
-    a = ANALYSES[name]
-    return run._memo.get(_memo_key(name, {**a.defaults, **settings}))
+    return run._memo.get(_memo_key(name, resolved(run, name, settings)))
 
 
 # ---------------------------------------------------------------------------------------------
 # jobs: "Run everything" in a background thread, polled by the page script
 # ---------------------------------------------------------------------------------------------
 class Job:
-    """Runs one experiment and its analyses off the script thread; Stop = `cancel()`."""
+    """Runs one experiment and its analyses off the script thread; Stop = `cancel()`.
 
-    def __init__(self, key: str, work: Callable[[Progress], Run]):
+    The run is published (`partial`) as soon as its models are measured, so pages show the output-level
+    views at once while the analyses go on; `analyses_done` counts those finished since."""
+
+    def __init__(self, key: str, work: Callable[["Job"], Run]):
         self.key = key
         self.started = time.perf_counter()
         self.last: Event | None = None
         self.curves: dict[str, list[dict[str, float]]] = defaultdict(list)  # live unlearning curves
+        self.partial: Run | None = None
+        self.pending: set[str] = set()  # analyses still to compute with default settings
+        self.analyses_done = 0
         self.run: Run | None = None
         self.error: str | None = None
         self.cancelled = False
@@ -253,13 +280,13 @@ class Job:
 
     def _on_event(self, e: Event) -> None:
         self.last = e
-        if e.metrics and ": " in e.stage:  # an unlearning method's step: keep for the live curves
-            self.curves[e.stage.split(": ")[0]].append({"step": float(len(self.curves[e.stage.split(': ')[0]]) + 1),
-                                                        **e.metrics})
+        if e.metrics and ": " in e.stage and not e.stage.startswith("analysis"):  # a method's step: live curves
+            rows = self.curves[e.stage.split(": ")[0]]
+            rows.append({"step": float(len(rows) + 1), **e.metrics})
 
     def _main(self) -> None:
         try:
-            self.run = self._work(self.progress)
+            self.run = self._work(self)
         except Cancelled:
             self.cancelled = True
         except ResidueError as e:
@@ -289,23 +316,45 @@ class Job:
             return 0.0, "starting"
         return e.fraction, f"{e.stage} ({e.step}/{e.total})"
 
+    def milestone(self) -> tuple:
+        """Changes when pages have something new to show (the models, then each analysis)."""
+        return self.partial is not None, self.analyses_done
+
 
 def _build_run(key: str, config: ExperimentConfig, dataset: Dataset | None, data_label: str,
-               checkpoint: tuple[dict, str] | None, store: ModelStore, registry: _Runs, progress: Progress) -> Run:
+               checkpoint: tuple[dict, str] | None, store: ModelStore, registry: _Runs, job: Job) -> Run:
+    progress = job.progress
     start = time.perf_counter()
-    found = registry.get(key)
-    fresh = found is None
-    if fresh:
-        if checkpoint is not None:
-            exp = CheckpointExperiment(config, checkpoint[0], checkpoint[1], store=store, dataset=dataset)
-        else:
-            exp = Experiment(config, store=store, dataset=dataset)
-        results = exp.run(progress)
-        found = Run(key, config, exp, results, data_label)
-    todo = [a for a in ANALYSES.values() if a.in_run_everything and a.available()]
+    with registry.building(key):  # sessions asking for the same run at once share one Run (and its analyses)
+        found = registry.get(key)
+        fresh = found is None
+        if fresh:
+            if checkpoint is not None:
+                exp = CheckpointExperiment(config, checkpoint[0], checkpoint[1], store=store, dataset=dataset)
+            else:
+                exp = Experiment(config, store=store, dataset=dataset)
+            results = exp.run(progress)
+            found = Run(key, config, exp, results, data_label)
+            found.seconds = time.perf_counter() - start  # until the models are measured; updated below
+            registry.put(found)
+    todo = [a for a in ANALYSES.values() if a.in_run_everything and a.available()
+            and (a.applies is None or a.applies(found))
+            and cached_analysis(found, a.name) is None and a.name not in found.failed]
+    job.pending = {a.name for a in todo}
+    job.partial = found
     for i, a in enumerate(todo):
         progress(f"analysis: {a.title}", i, len(todo))
-        analysis(found, a.name, progress.scoped(a.title))
+        try:
+            analysis(found, a.name, progress.scoped(f"analysis: {a.title}"))
+        except (Cancelled, EngineMissing):
+            raise
+        except ResidueError as e:
+            found.failed[a.name] = str(e)
+        except Exception as e:  # noqa: BLE001 - one view failing must not take the others down
+            traceback.print_exc()
+            found.failed[a.name] = f"{a.title} failed: {type(e).__name__}: {e}"
+        job.pending.discard(a.name)
+        job.analyses_done += 1
     if fresh:  # a run taken from memory keeps the time it took the first time
         found.seconds = time.perf_counter() - start
     _summarise(found)
@@ -337,7 +386,7 @@ def start(config: ExperimentConfig, dataset: Dataset | None = None, data_label: 
     key = run_key(config, data_fp, checkpoint[1] if checkpoint else None)
     label = data_label or config.data.name
     store, registry = model_store(), runs()  # resolved here, on the script thread
-    j = Job(key, lambda p: _build_run(key, config, dataset, label, checkpoint, store, registry, p)).start()
+    j = Job(key, lambda job: _build_run(key, config, dataset, label, checkpoint, store, registry, job)).start()
     st.session_state["job"] = j
     return j
 
@@ -373,25 +422,36 @@ def last_error() -> str | None:
     return st.session_state.get("run_error")
 
 
-def wait(bar_slot, live: Callable[[Job], None] | None = None, poll: float = 0.25) -> None:
-    """Block the script while the session's job runs, drawing its progress; rerun when it finishes.
+def pending(run: Run, name: str) -> bool:
+    """True while the session's job is still to compute analysis `name` (default settings) for `run`."""
+    j = job()
+    return j is not None and j.running and j.key == run.key and name in j.pending
 
-    A click anywhere interrupts this loop (Streamlit reruns the script); the job keeps running in its
-    thread and the next script run picks the loop up again, so changing page never stops a run.
+
+def wait(bar_slot, live: Callable[[Job], None] | None = None, poll: float = 0.25) -> None:
+    """Block the script while the session's job runs, drawing its progress; rerun at each milestone.
+
+    The session takes the run as soon as its models are measured (so the output-level views appear),
+    and the page is redrawn as each analysis lands. A click anywhere interrupts this loop (Streamlit
+    reruns the script); the job keeps running in its thread and the next script run picks the loop up
+    again, so changing page never stops or repeats a run.
     """
     j = job()
     if j is None:
         return
+    done = j.analyses_done
     last_live = 0.0
     while j.running:
         frac, text = j.status()
         bar_slot.progress(frac, text=f"{text} · {j.elapsed:.0f} s")
+        if j.partial is not None and (st.session_state.get("run_key") != j.key or j.analyses_done != done):
+            st.session_state["run_key"] = j.key
+            st.rerun()
         if live is not None and time.perf_counter() - last_live > 1.0:
             live(j)
             last_live = time.perf_counter()
         time.sleep(poll)
     adopt(j)
     st.rerun()
-
 
 from . import analyses  # noqa: E402,F401  (registers the analyses; they use `analysis_def` above)
