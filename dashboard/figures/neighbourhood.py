@@ -155,3 +155,22 @@ def perturbed_strip_figure(examples, big: bool = False) -> go.Figure:
     fig.update_layout(margin=dict(b=40 + 30 * len(names), t=90), showlegend=False,
                       title=dict(text=f"label {e['label']} · τ = {e['radius']:.3g} ({_norm_label(e['norm'])})", x=0.01))
     return fig
+
+
+def sample_rows(sweep, k: int) -> list[dict]:
+    """Per forget sample at radius index k: the share of random copies each model recognises and whether the
+    adversary found a recognised copy; samples where θ_u beats θ_r the most come first."""
+    s = _d(sweep)
+    rows = []
+    for i, sid in enumerate(s["sample_ids"]):
+        row = {"sample": int(sid)}
+        for name in s["models"]:
+            row[f"{palette.label(name)} · random"] = s["per_sample_random"][name][k][i]
+        for name in s["models"]:
+            row[f"{palette.label(name)} · PGD"] = "✓" if s["per_sample_pgd"][name][k][i] else "✗"
+        row["_gap"] = s["per_sample_random"][s["target"]][k][i] - s["per_sample_random"][s["reference"]][k][i]
+        rows.append(row)
+    rows.sort(key=lambda r: -r["_gap"])
+    for r in rows:
+        r.pop("_gap")
+    return rows

@@ -12,6 +12,8 @@ def panels(run, big: bool = False) -> tuple[list, list[str]]:
     for name, _title in views.VIEWS:
         try:
             out.extend(getattr(views, name)(run, big))
+            if name == "overview":
+                out.extend(views.verdict(run, big))
         except state.EngineMissing as e:
             missing.append(str(e))
         except ResidueError as e:
@@ -20,14 +22,16 @@ def panels(run, big: bool = False) -> tuple[list, list[str]]:
 
 
 def verdict_rows(run) -> list[dict] | None:
+    """The verdict per method for `core.report`: method, verdict, and the reason with what decided it."""
     from .. import state
 
     try:
         v = state.analysis(run, "verdict")
     except (state.EngineMissing, ResidueError):
         return None
-    rows = v.get("methods") if isinstance(v, dict) else getattr(v, "methods", None)
-    return list(rows) if rows else None
+    return [{"method": n, "verdict": x.label,
+             "reason": " ".join(x.reasons) + (f" (decided by: {', '.join(x.decided_by)})" if x.decided_by else "")}
+            for n, x in v.verdicts.items()]
 
 
 def build(run) -> str:
