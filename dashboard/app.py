@@ -18,6 +18,9 @@ st.set_page_config(page_title="Residue — what unlearning leaves behind", page_
                    layout="wide", initial_sidebar_state="expanded")
 
 from dashboard import sidebar, state, ui  # noqa: E402
+from dashboard.analyses import warm_up_umap  # noqa: E402
+
+warm_up_umap()  # numba compiles UMAP in a background thread, so no page ever waits for it
 
 PAGES = ROOT / "dashboard" / "pages"
 

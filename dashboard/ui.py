@@ -2,9 +2,10 @@
 and the one place that turns engine errors into readable messages."""
 from __future__ import annotations
 
+import html
 import re
 from contextlib import contextmanager
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import streamlit as st
 
@@ -46,7 +47,10 @@ def need_run() -> state.Run | None:
             st.info("Press **Run everything** in the sidebar to train the models and compute every view.",
                     icon=":material/play_arrow:")
         return None
-    if j is not None:
+    if j is not None and j.key == run.key:
+        st.caption(":material/hourglass_top: The models are ready; the remaining views are being computed in the "
+                   "background (progress in the sidebar) and appear as they finish.")
+    elif j is not None:
         st.caption("A new run is in progress; this page shows the previous one until it finishes.")
     elif st.session_state.get("form_key") not in (None, run.key):
         st.caption(":material/info: The sidebar settings differ from this run's; press **Run everything** to "
@@ -58,8 +62,10 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "figure"
 
 
-def show(panel: Panel, run: state.Run) -> None:
-    """A figure with its two-sentence caption and export buttons carrying the run's settings."""
+def show(panel: Panel, run: state.Run, select: bool = False) -> None:
+    """A figure with its two-sentence caption and export buttons carrying the run's settings.
+
+    `select`: clicks and lasso selections rerun the page; read them with `new_selection(panel)`."""
     from . import export
 
     fig = panel.fig
@@ -67,7 +73,11 @@ def show(panel: Panel, run: state.Run) -> None:
         fig.update_layout(font=dict(size=20), title_font=dict(size=24), legend_font=dict(size=18))
     if panel.title:
         st.subheader(panel.title)
-    st.plotly_chart(fig, key=f"fig.{panel.key}", config=PLOTLY_CONFIG, width="stretch", theme=None)
+    if select:
+        st.plotly_chart(fig, key=f"fig.{panel.key}", config=PLOTLY_CONFIG, width="stretch", theme=None,
+                        on_select="rerun", selection_mode=("points", "lasso"))
+    else:
+        st.plotly_chart(fig, key=f"fig.{panel.key}", config=PLOTLY_CONFIG, width="stretch", theme=None)
     st.markdown(f"<div class='residue-caption'><b>What you are looking at.</b> {panel.caption}</div>",
                 unsafe_allow_html=True)
     name = f"residue-{slug(panel.key)}-seed{run.seed}"
@@ -81,6 +91,38 @@ def show(panel: Panel, run: state.Run) -> None:
                        icon=":material/code:", help="A standalone interactive page with the settings inside.")
 
 
+def fresh(key: str, value: Any) -> bool:
+    """True the first time `value` is seen under `key` (then remembered). A chart or table selection stays in
+    its widget state across reruns: acting on it only when it changes lets other widgets change things after."""
+    sig = repr(value)
+    if st.session_state.get(f"seen.{key}") == sig:
+        return False
+    st.session_state[f"seen.{key}"] = sig
+    return True
+
+
+def new_selection(key: str) -> dict | None:
+    """The selection of chart `fig.<key>` if it changed since the page last acted on it, else None."""
+    event = st.session_state.get(f"fig.{key}")
+    sel = dict(event.get("selection") or {}) if event else {}
+    points = sel.get("points") or []
+    if not fresh(f"fig.{key}", [(p.get("curve_number"), p.get("point_index")) for p in points]) or not points:
+        return None
+    return sel
+
+
+def param_widgets(params, prefix: str, n_cols: int = 3) -> dict:
+    """Widgets for declared engine parameters (an attack's or a method's), in columns; name -> value."""
+    from .form import param_widget
+
+    cols = st.columns(n_cols)
+    out = {}
+    for i, p in enumerate(params):
+        with cols[i % n_cols]:
+            out[p.name] = param_widget(p, f"{prefix}.{p.name}")
+    return out
+
+
 def engine(fn: Callable[[], T]) -> T | None:
     """Call into the engine; a missing engine module becomes an info box, a user error a red line."""
     try:
@@ -90,6 +132,22 @@ def engine(fn: Callable[[], T]) -> T | None:
     except ResidueError as e:
         st.error(str(e))
     return None
+
+
+def analysis(run: state.Run, name: str, **settings):
+    """An analysis of the run for a page: from memory, or computed now (with a spinner), or, while the
+    background job is still on it, an info line; None whenever there is nothing to draw yet."""
+    a = state.ANALYSES[name]
+    defaults = state.is_default(run, name, settings)
+    if defaults and name in run.failed:
+        st.error(run.failed[name])
+        return None
+    if defaults and state.pending(run, name) and state.cached_analysis(run, name) is None:
+        st.info(f"{a.title}: computing in the background… it appears here as soon as it is done.",
+                icon=":material/hourglass_top:")
+        return None
+    with computing(a.title.lower()):
+        return engine(lambda: state.analysis(run, name, **settings))
 
 
 @contextmanager
@@ -127,9 +185,122 @@ def apply_css() -> None:
     st.html(CSS + (BIG_CSS if big() else ""))
 
 
-VERDICT_COLOURS = {"clean": "#009E73", "pseudo-converged": "#D55E00", "under-unlearned": "#882255"}
+def getter(run: state.Run) -> Callable:
+    """The `get` that views take on a page: cached results, a spinner, or an info line while pending."""
+    return lambda name, **settings: analysis(run, name, **settings)
 
 
-def verdict_badges(run: state.Run) -> None:
-    """One badge per method: clean / pseudo-converged / under-unlearned (from core.verdict)."""
-    engine(lambda: state.analysis(run, "verdict"))
+def verdict_badges(run: state.Run, v=None) -> None:
+    """One badge per method: clean / pseudo-converged / under-unlearned, with the measures that decided it."""
+    from .figures.residuals import VERDICT_COLOURS
+
+    v = v if v is not None else analysis(run, "verdict")
+    if v is None:
+        return
+    lines = []
+    for name, x in v.verdicts.items():
+        colour = VERDICT_COLOURS.get(x.label, "#555")
+        why = ", ".join(x.decided_by) or "every output and functional measure within the retrain spread"
+        lines.append(f"<div style='margin:0.2rem 0'><span class='residue-badge' style='background:{colour}'>"
+                     f"{x.label}</span> <b>{html.escape(name)}</b> "
+                     f"<span style='color:#555'>· decided by: {html.escape(why)}</span></div>")
+    st.html("".join(lines))
+
+
+# ---------------------------------------------------------------------------------------------
+# one forget sample followed across views: st.session_state["sample.id"] is the only place it lives
+# ---------------------------------------------------------------------------------------------
+SAMPLE = "sample.id"
+
+
+def followed_sample(run: state.Run) -> int | None:
+    """The followed sample of this run (the first forget sample until someone picks another)."""
+    ids = run.results.forget_indices
+    sid = st.session_state.get(SAMPLE)
+    if sid is None or (st.session_state.get("sample.run") != run.key and sid not in ids):
+        sid = int(ids[0]) if ids else None
+    st.session_state[SAMPLE], st.session_state["sample.run"] = sid, run.key
+    return sid
+
+
+def follow(sample_id: int) -> None:
+    st.session_state[SAMPLE] = int(sample_id)
+
+
+def sample_picker(run: state.Run, where: str) -> int | None:
+    """A selectbox over the forget set bound to the followed sample (every page's picker shows the same one)."""
+    sid = followed_sample(run)
+    if sid is None:
+        return None
+    ids = [int(i) for i in run.results.forget_indices]
+    if sid not in ids:
+        ids = [sid, *ids]
+    key = f"sample.pick.{where}"
+    st.session_state[key] = sid
+    st.selectbox("Followed sample (dataset index)", ids, key=key, format_func=lambda i: f"#{i}",
+                 on_change=lambda: follow(st.session_state[key]),
+                 help="One sample followed across the views: starred in the embedding, its neighbourhood, its attack "
+                      "scores and each model's prediction. Pick it here, in a table or by clicking the embedding.")
+    return sid
+
+
+def _thumbnail(p) -> None:
+    import numpy as np
+
+    x = np.asarray(p.x, dtype=float)
+    if len(p.shape) >= 2 and int(np.prod(p.shape[-2:])) == len(x) // max(1, int(np.prod(p.shape[:-2]))):
+        img = x.reshape(p.shape)[(0,) * (len(p.shape) - 2)] if len(p.shape) > 2 else x.reshape(p.shape)
+        img = (img - img.min()) / (np.ptp(img) or 1.0)
+        scale = max(1, 96 // img.shape[0])
+        st.image(1.0 - np.kron(img, np.ones((scale, scale))), width=96, clamp=True)
+    else:
+        st.markdown(f"**x** = ({', '.join(f'{v:.3g}' for v in x[:6])}{', …' if len(x) > 6 else ''})")
+
+
+def attack_rows(run: state.Run, sample_id: int) -> list[dict]:
+    """Per-sample scores of the attacks already computed with default settings (nothing is computed here)."""
+    import numpy as np
+
+    rows = []
+    for name in state.ANALYSES:
+        found = state.cached_analysis(run, name) if name.startswith("attack:") else None
+        for r in getattr(found, "results", []):
+            if r.sample_ids is None:
+                continue
+            hit = np.flatnonzero(np.asarray(r.sample_ids) == sample_id)
+            if not len(hit):
+                continue
+            i = int(hit[0])
+            neg = np.asarray(r.scores)[np.asarray(r.labels) == 0]
+            rows.append({"attack": r.attack, "model": r.target, "score": float(r.scores[i]),
+                         "member (forget)": bool(r.labels[i]),
+                         "above % of non-members": float((neg < r.scores[i]).mean()) if len(neg) else None})
+    return rows
+
+
+def sample_card(run: state.Run, where: str, attacks: bool = True) -> int | None:
+    """The followed sample: picker, the sample itself, each model's prediction and its attack scores."""
+    sid = sample_picker(run, where)
+    if sid is None:
+        return None
+    p = analysis(run, "sample_predictions", sample_id=sid)
+    if p is None:
+        return sid
+    a, b = st.columns([1, 4])
+    with a:
+        _thumbnail(p)
+        st.caption(f"#{sid} · label {p.label} · {p.part}")
+    with b:
+        st.dataframe([{**r, "model": r["model"], "right?": "✓" if r["predicts"] == p.label else "✗"} for r in p.rows],
+                     hide_index=True, width="stretch", key=f"sample.preds.{where}", column_config={
+                         "p(predicted)": st.column_config.NumberColumn(format="%.3f"),
+                         "p(true label)": st.column_config.NumberColumn(format="%.3f")})
+    if attacks:
+        rows = attack_rows(run, sid)
+        if rows:
+            st.caption("Per-sample attack scores (attacks computed with their default settings): the higher a "
+                       "forget sample scores above the non-members, the more it gives itself away.")
+            st.dataframe(rows, hide_index=True, width="stretch", key=f"sample.attacks.{where}", column_config={
+                "score": st.column_config.NumberColumn(format="%.3f"),
+                "above % of non-members": st.column_config.NumberColumn(format="percent")})
+    return sid

@@ -6,7 +6,7 @@ collects them with default settings. So a figure is defined once and looks the s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import plotly.graph_objects as go
 
@@ -15,6 +15,19 @@ VIEWS = [("overview", "Overview & verdict"), ("curves", "Unlearning curves"), ("
          ("residuals", "Residual heatmap"), ("landscape", "Loss landscape"),
          ("neighbourhood", "Perturbation neighbourhood"), ("attacks", "Attacks"),
          ("relearning", "Reminiscence (relearning)"), ("embedding", "Embedding")]
+
+
+def view_status(name: str) -> str | None:
+    """None when a view can be drawn in this checkout, else what it waits for."""
+    from . import state
+
+    if name in ("overview", "curves"):
+        return None
+    if name == "attacks":
+        ready = any(k.startswith("attack:") and a.available() for k, a in state.ANALYSES.items())
+        return None if ready else "the attacks (core/attacks)"
+    a = state.ANALYSES.get({"relearning": "attack:rea_class"}.get(name, name))
+    return None if a is not None and a.available() else (a.arrives_with if a else name)
 
 
 @dataclass
@@ -26,7 +39,7 @@ class Panel:
     section: str = ""  # the view it belongs to (report headings)
 
 
-def overview(run, big: bool = False) -> list[Panel]:
+def overview(run, big: bool = False, get: "Get | None" = None) -> list[Panel]:
     from .figures import overview as f
 
     r = run.results
@@ -62,37 +75,304 @@ def curves(run_or_hist: Any, big: bool = False, smooth: int = 1) -> list[Panel]:
                   f.unlearning_curves(hist, big, smooth), "Unlearning curves")]
 
 
-def _engine_panels(run, name: str, **settings) -> list[Panel]:
-    """Placeholder until the view's engine and figure functions land: raises EngineMissing."""
+Get = Callable[..., Any]  # get(analysis name, **settings) -> its result, or None while it is not ready
+
+
+def _getter(run, get: Get | None) -> Get:
+    """Pages pass a getter that knows about the background job; the report computes what is missing."""
+    if get is not None:
+        return get
     from . import state
 
-    state.analysis(run, name, **settings)
-    return []
+    return lambda name, **kw: state.analysis(run, name, **kw)
 
 
-def classes(run, big: bool = False, **settings) -> list[Panel]:
-    return _engine_panels(run, "classes", **settings)
+def _methods(run) -> list[str]:
+    from .analyses import methods
+
+    return methods(run)
 
 
-def residuals(run, big: bool = False, **settings) -> list[Panel]:
-    return _engine_panels(run, "residuals", **settings)
+def _pick(run, model: str | None) -> str | None:
+    names = _methods(run)
+    return model if model in names else (names[0] if names else None)
 
 
-def landscape(run, big: bool = False, **settings) -> list[Panel]:
-    return _engine_panels(run, "landscape", **settings)
+def default_sample(run) -> int | None:
+    """The forget sample followed when nobody picked one: the first of the forget set."""
+    ids = run.results.forget_indices
+    return int(ids[0]) if ids else None
 
 
-def neighbourhood(run, big: bool = False, **settings) -> list[Panel]:
-    return _engine_panels(run, "neighbourhood", **settings)
+def classes(run, big: bool = False, get: Get | None = None, model: str | None = None) -> list[Panel]:
+    from .figures import classes as f
+
+    out = _getter(run, get)("classes")
+    model = _pick(run, model)
+    if out is None:
+        return []
+    panels = [
+        Panel("classes-test", "Accuracy class by class, test set",
+              "One group of bars per class, one colour per model; the shaded class is the one forgotten. A good "
+              "unlearner drops only there, to θ_r's level, and keeps every other class where θ_o had it.",
+              f.class_accuracy_figure(out.accuracy, "test", big=big), "Class views"),
+        Panel("classes-train", "Accuracy class by class, training set (forget and retain together)",
+              "The same on the data the models trained on, where memorisation shows: θ_o is near 100% everywhere. "
+              "Look at the forgotten class: θ_r never saw it, so its bar is the honest target for every method.",
+              f.class_accuracy_figure(out.accuracy, "train", big=big), "Class views"),
+    ]
+    if model is not None:
+        panels.append(Panel(
+            "classes-matrix", f"Where the predictions go: {model} beside θ_r",
+            "Rows are true classes, columns predicted ones; a bubble's size is the share of that true class, its "
+            "colour the mean confidence. Where the unlearned model sends the forgotten class somewhere else than "
+            "θ_r does, or with very different confidence, its outputs are not those of a retrain.",
+            f.prediction_matrix_figure([out.predictions[model], out.predictions["retrain"]], big=big), "Class views"))
+    return panels
 
 
-def attacks(run, big: bool = False, **settings) -> list[Panel]:
-    return _engine_panels(run, "attacks", **settings)
+HEATMAP_CAPTIONS = {
+    "probe_acc": "how well a linear read-out recovers the forgotten labels from that layer's features: high means "
+                 "the knowledge is still decodable inside",
+    "patch_recovery": "the share of θ_r's erasure that patching this layer of θ_o with the model's activations "
+                      "reproduces: 1 = erased like a retrain, 0 = intact",
+    "patch_drop": "how much θ_o's confidence in the true label drops when this layer is patched with the model's "
+                  "activations",
+    "cka_o": "how similar the layer's activations on D_f are to θ_o's (1 = the same up to rotation and scale)",
+    "cka_r": "how similar the layer's activations on D_f are to θ_r's",
+    "weight_dist_r": "how far the layer's weights are from θ_r's, relative to θ_r's norm",
+    "weight_dist_o": "how far the layer's weights moved from θ_o's, relative to θ_o's norm",
+    "attribution": "the attribution mass (captum) that flows through the layer towards the true label on D_f",
+}
 
 
-def relearning(run, big: bool = False, **settings) -> list[Panel]:
-    return _engine_panels(run, "relearning", **settings)
+def residuals(run, big: bool = False, get: Get | None = None, metric: str = "probe_acc",
+              columns: list[str] | None = None, model: str | None = None, **settings) -> list[Panel]:
+    from .analyses import computed_trust
+    from .figures import residuals as f
+
+    rep = _getter(run, get)("residuals", **settings)
+    if rep is None:
+        return []
+    model = _pick(run, model)
+    tr = computed_trust(run)
+    context = (" Weight distance and CKA say where a model sits (every method that starts from θ_o stays near it), "
+               "not what it remembers." if metric.startswith(("weight", "cka")) else "")
+    panels = [Panel(
+        "residuals-heatmap", f"Layer by layer: {f.METRIC_LABELS.get(metric, metric)}",
+        f"Each cell is one layer (row) of one model (column), coloured by {HEATMAP_CAPTIONS.get(metric, metric)}. "
+        f"Compare each method's column with the θ_o and θ_r reference columns: a method that matches θ_r at the "
+        f"output but θ_o in the hidden layers is pseudo-converged.{context}",
+        f.layer_heatmap(rep, metric, tr.for_heatmap(metric) if tr is not None else None, columns, big=big),
+        "Residual heatmap")]
+    panels.append(Panel(
+        "residuals-depth", "Unlearning depth score per model (activation patching)",
+        "Patching θ_o's layers with a model's activations on D_f and measuring the drop of the true label's "
+        "log-probability gives one causal number per model: 1 = erased as deeply as a retrain, 0 = intact. "
+        "θ_r scores 1 by construction and θ_o 0; a method near 0 only hid the answer in its last layer.",
+        f.depth_bars(rep, tr.for_heatmap("patch_recovery") if tr is not None else None, big=big), "Residual heatmap"))
+    if model is not None:
+        panels.append(Panel(
+            f"residuals-patching-{model}", f"Activation patching, layer by layer: {model}",
+            "For each hidden layer, the drop in θ_o's true-label log-probability when that layer's output is "
+            "replaced by θ_r's activations (Δ¹) or the model's (Δ²). Where Δ² stays well below Δ¹, the layer "
+            "still carries what θ_r never learned.",
+            f.patching_profile(rep, model, big=big), "Residual heatmap"))
+    if tr is not None:
+        panels.append(Panel(
+            "residuals-trust", "How far each measure can be trusted",
+            "Each bar is the AUC with which a measure separates models that still hold D_f (θ_o and θ_o briefly "
+            "fine-tuned) from retrains that never saw it, over several seeds. Near 0.5 (grey, weak) the measure "
+            "cannot tell them apart, so do not read the heatmap of that measure as evidence.",
+            f.trust_bars(tr, big=big), "Residual heatmap"))
+    return panels
 
 
-def embedding(run, big: bool = False, **settings) -> list[Panel]:
-    return _engine_panels(run, "embedding", **settings)
+def verdict(run, big: bool = False, get: Get | None = None, measures: list[str] | None = None,
+            **settings) -> list[Panel]:
+    """The yardstick spread of the measures that decided the verdicts (or of `measures`)."""
+    from .figures import residuals as f
+
+    v = _getter(run, get)("verdict", **settings)
+    if v is None:
+        return []
+    if not measures:
+        measures = list(dict.fromkeys(m for x in v.verdicts.values() for m in x.decided_by)) or ["probe_acc"]
+    return [Panel(
+        f"verdict-spread-{m}", f"Verdict yardstick: {m}",
+        "The band is the spread of retrains that differ from θ_r only in data order (circles) or also in "
+        "initialisation (diamonds); each model is one dot. A dot outside the band (outlined) in the direction of "
+        "'still holds D_f' is what makes an output-matching method pseudo-converged.",
+        f.spread_figure(v, m, big=big), "Overview") for m in measures if m in v.spreads]
+
+
+def landscape(run, big: bool = False, get: Get | None = None, model: str | None = None,
+              which: str = "forget_loss", log: bool = True, surface: bool = False, **settings) -> list[Panel]:
+    from .figures import landscape as f
+
+    model = _pick(run, model)
+    out = _getter(run, get)("landscape", model=model, **settings)
+    if out is None or model not in out.by_model:
+        return []
+    land = out.by_model[model]
+    plane = f.plane_surface if surface else f.plane_contour
+    panels = [
+        Panel(f"landscape-curve-{model}", f"Loss along θ_o → {model} → θ_r",
+              "The forget loss (solid) and retain loss (dashed) on the straight path from the original through the "
+              "unlearned model to the retrained one, a little beyond each end. A hump between the unlearned model "
+              "and θ_r (a barrier, in the hover) means it sits in another valley than the retrain: often still "
+              "the original's.", f.curve_figure(land.curve, big=big), "Loss landscape"),
+        Panel(f"landscape-plane-{model}", f"{f.WHICH.get(which, which)} on the plane through θ_o, {model}, θ_r",
+              "The plane spanned by the three models, evaluated on a grid (darker = lower). Look at whether the "
+              "unlearned model shares a basin with θ_o or with θ_r, and how steep the walls around it are.",
+              plane(land.plane, which, log, big=big), "Loss landscape"),
+    ]
+    if land.random is not None:
+        panels.append(Panel(
+            f"landscape-random-{model}", f"{f.WHICH.get(which, which)} around {model}, random directions",
+            "Two random directions, filter-normalised (Li et al. 2018), centred on the unlearned model. A sharp, "
+            "narrow minimum of the forget loss is a thin hiding place: small moves bring the forgotten data back.",
+            plane(land.random, which, log, big=big), "Loss landscape"))
+    return panels
+
+
+def neighbourhood(run, big: bool = False, get: Get | None = None, model: str | None = None, norm: str = "l2",
+                  sample_id: int | None = None, radius: float | None = None, **settings) -> list[Panel]:
+    from .figures import neighbourhood as f
+
+    get = _getter(run, get)
+    out = get("neighbourhood", **settings)
+    model = _pick(run, model)
+    if out is None or model not in out.by_model:
+        return []
+    sweep = out.by_model[model].sweep(norm)
+    panels = [
+        Panel(f"neighbourhood-recognition-{model}-{norm}", f"Recognition of nudged forget samples: {model}",
+              "Each forget sample is moved within a ball of radius τ, at random (solid) or adversarially (dashed), "
+              "and we count how often each model still predicts its true label. θ_r never saw these samples; "
+              "an unlearned curve above θ_r's is residual knowledge.",
+              f.recognition_figure(sweep, big=big), "Perturbation neighbourhood"),
+        Panel(f"neighbourhood-ratio-{model}-{norm}", f"r_τ: {model} against θ_r",
+              "The ratio of the unlearned model's recognition rate to θ_r's at each radius; 1 (dotted) means no "
+              "residual knowledge. Open markers are lower bounds where θ_r recognised nothing at all.",
+              f.ratio_figure(sweep, big=big), "Perturbation neighbourhood"),
+    ]
+    sid = default_sample(run) if sample_id is None else sample_id
+    if sid is not None:
+        kw = {"target": model, "sample_id": int(sid), "norm": norm}
+        if radius is not None:
+            kw["radius"] = float(radius)
+        one = get("sample_neighbourhood", **kw)
+        if one is not None and hasattr(one, "xs"):
+            panels.append(Panel(
+                f"neighbourhood-regions-{model}", f"Decision regions around sample #{sid}",
+                "Each panel colours the plane by the class a model predicts; the star is the sample and the dotted "
+                "line its τ-ball. Where the unlearned model still paints the ball in the sample's class and θ_r "
+                "does not, the forgotten point is still recognised.",
+                f.decision_regions_figure(one, big=big), "Perturbation neighbourhood"))
+        elif one is not None:
+            panels.append(Panel(
+                f"neighbourhood-copies-{model}", f"Sample #{sid} and perturbed copies",
+                "The sample, random copies within the τ-ball and the copy an adversary finds for each model, with "
+                "every model's prediction below (✓ = still its true label). An unlearned model that keeps ticking "
+                "where θ_r does not still recognises the sample.",
+                f.perturbed_strip_figure(one, big=big), "Perturbation neighbourhood"))
+    return panels
+
+
+DEFAULT_ROC = ("lira_online", "rea_sample", "mia:loss", "leak:sorted_diff", "rea_class")
+
+
+def attack_results(run, get=None, chosen=None, hp: dict | None = None) -> list:
+    """Every AttackResult of the chosen attacks (default: those "Run everything" computes)."""
+    from .analyses import RUN_EVERYTHING_ATTACKS
+
+    get = _getter(run, get)
+    out = []
+    for name in chosen or RUN_EVERYTHING_ATTACKS:
+        found = get(f"attack:{name}", **(hp or {}).get(name, {}))
+        if found is not None:
+            out.extend(found.results)
+    return out
+
+
+def attacks(run, big: bool = False, get=None, chosen=None, hp: dict | None = None,
+            labels: list[str] | None = None, results: list | None = None) -> list[Panel]:
+    from .figures import attacks as f
+
+    results = attack_results(run, get, chosen, hp) if results is None else results
+    if not results:
+        return []
+    names = list(dict.fromkeys(r.attack for r in results))
+    labels = labels or [n for n in DEFAULT_ROC if n in names][:2] or names[:1]
+    shown = [r for r in results if r.attack in labels]
+    curves = f.curves_from_results(shown)
+    panels = [
+        Panel("attacks-roc", "ROC: can an attacker tell the forgotten samples?",
+              "Each curve is one attack on one model, trying to tell forget-set samples (members) from test "
+              "samples (non-members); the dotted diagonal is guessing. θ_r never saw the forget set, so its "
+              "curve is the honest floor: an unlearned model whose curve stays above θ_r's still gives its "
+              "forgotten data away.", f.roc_figure(curves, False, big=big), "Attacks"),
+        Panel("attacks-roc-log", "The same ROC on log-log axes (the low false-positive regime)",
+              "Privacy is decided at low false-positive rates: an attack that is sure about a few samples is "
+              "dangerous even with an average AUC. Curves that lift off the diagonal at the left show samples "
+              "the attacker identifies with near certainty.", f.roc_figure(curves, True, big=big), "Attacks"),
+        Panel("attacks-auc", "AUC of every attack on every model",
+              "One group per attack, one bar per model; 0.5 is a coin flip. Read each group against θ_r's bar: "
+              "the retrained model shows what an attack finds even when the data is truly gone.",
+              f.auc_bars([(r.attack, r.target, r.roc().auc) for r in results], big=big), "Attacks"),
+    ]
+    privacy = {r.target: r.extra["privacy"] for r in results if r.attack == "privacy_score" and "privacy" in r.extra
+               and r.target != "retrain"}
+    if privacy:
+        panels.append(Panel(
+            "attacks-privacy", "Worst-case privacy score against retraining",
+            "For each model, the best threshold on one output (entropy or confidence) tries to tell its answers on "
+            "the forget set from θ_r's; the score is 1 minus that attacker's (ε, δ) advantage. 1 means "
+            "indistinguishable from retraining, 0 means every forgotten sample betrays which model answered.",
+            f.privacy_figure(privacy, big=big), "Attacks"))
+    return panels
+
+
+def relearning(run, big: bool = False, get: Get | None = None, model: str | None = None,
+               hp: dict | None = None) -> list[Panel]:
+    from .figures import relearning as f
+
+    if not run.results.forget_classes:
+        return []
+    out = _getter(run, get)("attack:rea_class", **(hp or {}))
+    model = _pick(run, model)
+    found = [r for r in (out.results if out is not None else []) if r.target == model]
+    if not found:
+        return []
+    r = found[0]
+    return [
+        Panel(f"relearning-curves-{model}", f"Relearning the forgotten class: {model} against θ_r (our reading)",
+              "Both models are fine-tuned on a few images of the forgotten class, one per step with a retain batch; "
+              "thin lines are single probe draws, thick ones their mean, one panel per learning rate. A model whose "
+              "curve shoots up long before θ_r's still had the class inside: the decision rule is our reading of "
+              "the ReA paper.", f.relearning_figure(r, big=big), "Reminiscence (relearning)"),
+        Panel(f"relearning-steps-{model}", "Steps to re-learn, run by run (our reading)",
+              "Each dot is one relearning run: how many steps it took to reach the threshold accuracy on the probe "
+              "(runs at the cap never got there). The fewer steps the unlearned model needs compared with θ_r, the "
+              "more of the class survived.", f.steps_figure(r, big=big), "Reminiscence (relearning)"),
+    ]
+
+
+def embedding(run, big: bool = False, get: Get | None = None, models: list[str] | None = None,
+              selected: int | None = None, **settings) -> list[Panel]:
+    from .figures import embedding as f
+
+    emb = _getter(run, get)("embedding", **settings)
+    if emb is None:
+        return []
+    model = _pick(run, None)
+    models = models or [m for m in ("original", model, "retrain") if m]
+    return [Panel(
+        "embedding", "Penultimate features in one shared 2-D map (UMAP)",
+        "Every point is one sample seen through one model (colour = class; large outlined points = the forget set, "
+        "the star = the followed sample), all panels in one projection. If the forget samples still form their own "
+        "tight cluster under the unlearned model, as under θ_o, while they scatter among the other classes under "
+        "θ_r, its features still separate the forgotten data.",
+        f.embedding_figure(emb, models, selected, big=big), "Embedding")]
+

@@ -1,8 +1,74 @@
-"""Attacks: What an attacker can tell: membership-inference and unlearning-leak attacks as ROC curves, with AUC and true-positive rate at low false-positive rates."""
-from dashboard import ui, views
+"""Attacks: what an attacker can tell from the models, as ROC curves, AUC and the privacy score."""
+import streamlit as st
 
-ui.header("Attacks", "What an attacker can tell: membership-inference and unlearning-leak attacks as ROC curves, with AUC and true-positive rate at low false-positive rates.")
+from dashboard import state, ui, views
+from dashboard.analyses import RUN_EVERYTHING_ATTACKS, attack_title
+
+ui.header("Attacks",
+          "What an attacker can tell: membership-inference and unlearning attacks as ROC curves (linear and "
+          "log-log), with AUC and true-positive rate at low false-positive rates, for every model.")
 run = ui.need_run()
 if run is not None:
-    for panel in ui.engine(lambda: views.attacks(run, ui.big())) or []:
-        ui.show(panel, run)
+    from core.attacks import attacks as registry
+
+    names = registry.names()
+    st.session_state.setdefault("atk.chosen", [n for n in RUN_EVERYTHING_ATTACKS if n in names])
+    with st.expander("Choose attacks and their settings", icon=":material/tune:"):
+        with st.form("atk.form", border=False):
+            chosen = st.multiselect("Attacks", names, key="atk.chosen", format_func=attack_title,
+                                    help="Each runs against every model: θ_o, θ_r and each unlearned model. "
+                                         "Those not computed by Run everything run when you apply.")
+            tabs = st.tabs([attack_title(n) for n in names])
+            hp = {}
+            for name, tab in zip(names, tabs):
+                cls = registry.get(name)
+                with tab:
+                    st.caption(cls.summary + (" **(our reading** of a step the paper leaves open.)" if cls.reading
+                                              else ""))
+                    if cls.reference:
+                        st.caption(f"Ref.: {cls.reference}")
+                    hp[name] = ui.param_widgets(cls.params, f"atk.{name}")
+            st.form_submit_button("Apply", type="primary", icon=":material/play_arrow:")
+
+    def get(name, **settings):
+        return ui.analysis(run, name, **settings)
+
+    chosen = st.session_state["atk.chosen"]
+    results = views.attack_results(run, get, chosen, {n: hp[n] for n in chosen})
+    if results:
+        labels_all = list(dict.fromkeys(r.attack for r in results))
+        default = [n for n in views.DEFAULT_ROC if n in labels_all][:2] or labels_all[:1]
+        labels = st.multiselect("Curves to draw", labels_all, default=default, key="atk.labels",
+                                help="Attack results shown in the ROC figures (each for every model).")
+        if any(r.reading for r in results):
+            st.caption(":material/info: Some attacks follow **our reading** of a step their paper leaves open; "
+                       "see each attack's notes above.")
+        st.dataframe([{
+            "attack": r.attack, "model": r.target, "AUC": r.roc().auc, "TPR @ 1% FPR": r.roc().tpr_at_1pct,
+            "TPR @ 0.1% FPR": r.roc().tpr_at_01pct, "best accuracy": r.roc().accuracy,
+            "members": r.roc().n_pos, "non-members": r.roc().n_neg,
+            "note": f"MIA-efficacy {r.extra['efficacy']:.3f}" if "efficacy" in r.extra else "",
+        } for r in results], hide_index=True, width="stretch", column_config={
+            k: st.column_config.NumberColumn(format="%.3f")
+            for k in ("AUC", "TPR @ 1% FPR", "TPR @ 0.1% FPR", "best accuracy")})
+        for panel in views.attacks(run, ui.big(), labels=labels or None, results=results):
+            ui.show(panel, run)
+
+        st.subheader("Score distributions")
+        a, b = st.columns(2)
+        which = a.selectbox("Attack result", labels_all, key="atk.hist.attack")
+        model = b.selectbox("Model", run.model_names, key="atk.hist.model")
+        found = [r for r in results if r.attack == which and r.target == model]
+        if found:
+            from dashboard.figures import attacks as figs
+
+            r = found[0]
+            ui.show(views.Panel(
+                f"attacks-hist-{which}-{model}", f"{which} scores on {model}",
+                "Bars show how the attack scores members (coloured) and non-members (grey) of this model; the "
+                "more the two piles overlap, the less the attack can tell them apart.",
+                figs.score_histogram(r.scores, r.labels, model=model, big=ui.big()), "Attacks"), run)
+    elif not any(state.pending(run, f"attack:{n}") for n in chosen):
+        st.info("Choose at least one attack above.")
+    st.subheader("One sample, every attack")
+    ui.sample_card(run, "attacks")

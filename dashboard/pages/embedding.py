@@ -1,8 +1,35 @@
-"""Embedding: The penultimate-layer features of forget, retain and test samples under each model, in one shared 2-D projection."""
-from dashboard import ui, views
+"""Embedding: penultimate-layer features of forget, retain and test samples under each model, one shared UMAP."""
+import streamlit as st
 
-ui.header("Embedding", "The penultimate-layer features of forget, retain and test samples under each model, in one shared 2-D projection.")
+from dashboard import ui, views
+from dashboard.analyses import umap_ready
+from dashboard.figures.embedding import point_ids
+
+ui.header("Embedding", "The penultimate-layer features of forget, retain and test samples under each model, in one "
+                       "shared 2-D projection.")
 run = ui.need_run()
 if run is not None:
-    for panel in ui.engine(lambda: views.embedding(run, ui.big())) or []:
-        ui.show(panel, run)
+    a, b = st.columns([3, 1])
+    models = a.multiselect("Models, side by side", run.model_names, key="emb.models",
+                           default=[m for m in ("original", (run.model_names[2:] or [None])[0], "retrain") if m],
+                           format_func=lambda n: {"original": "θ_o", "retrain": "θ_r"}.get(n, n))
+    n_neighbors = b.select_slider("UMAP neighbours", [5, 10, 15, 30, 50], value=15, key="emb.k",
+                                  help="Smaller: local structure; larger: the global layout.")
+    settings = {"n_neighbors": n_neighbors}
+    if not umap_ready(run, **settings):
+        st.info("UMAP is compiling its code in the background (once per installation, up to a minute on 2 cores); "
+                "this view appears as soon as it is ready.", icon=":material/hourglass_top:")
+        st.button("Check again", key="emb.again", icon=":material/refresh:")
+    else:
+        sel = ui.new_selection("embedding")
+        if sel:
+            picked = point_ids(views.embedding(run, False, ui.getter(run), models or None, ui.followed_sample(run),
+                                                **settings)[0].fig, sel)
+            if picked:
+                ui.follow(picked[0])
+        sid = ui.followed_sample(run)
+        for panel in views.embedding(run, ui.big(), ui.getter(run), models or None, sid, **settings):
+            ui.show(panel, run, select=True)
+        st.subheader("The followed sample")
+        st.caption("Click a point (or lasso a group: the first is followed) to follow that sample in every view.")
+        ui.sample_card(run, "embedding")

@@ -2,7 +2,9 @@
 import streamlit as st
 
 from dashboard import ui, views
+from dashboard.analyses import computed_trust
 from dashboard.figures import overview as figs
+from dashboard.figures.residuals import evidence_rows, verdict_rows
 
 ui.header("Overview & verdict",
           "Is the data really gone? First, what the models look like from the outside: accuracy on the forget, "
@@ -19,7 +21,31 @@ if run is not None:
     for m in r.models:
         if m.status != "ok":
             st.warning(f"**{m.name}**: {m.message or m.status}")
-    ui.verdict_badges(run)
+    st.subheader("Verdict")
+    trust = computed_trust(run)
+    with_trust = trust is not None and st.toggle(
+        "Let the trust AUCs silence weak measures", key="ov.trust",
+        help="Computed on the Residual heatmap page: a functional measure whose trust AUC is weak no longer decides.")
+    verdict = ui.analysis(run, "verdict", with_trust=with_trust)
+    if verdict is not None:
+        ui.verdict_badges(run, verdict)
+        st.dataframe(verdict_rows(verdict), hide_index=True, width="stretch")
+        st.caption("Clean: outputs and functional residuals within the spread of retrains with other seeds. "
+                   "Pseudo-converged: outputs within it, residuals beyond it. Under-unlearned: outputs outside it. "
+                   "Weight distance and CKA never decide (they only say where a model sits).")
+        measures = list(verdict.spreads)
+        decided = [m for x in verdict.verdicts.values() for m in x.decided_by if m in measures]
+        measure = st.selectbox("Yardstick of one measure", measures, key="ov.measure",
+                               index=measures.index(decided[0]) if decided else 0,
+                               format_func=lambda m: next((e.label for x in verdict.verdicts.values()
+                                                           for e in x.evidence if e.measure == m), m))
+        for panel in views.verdict(run, ui.big(), ui.getter(run), [measure], with_trust=with_trust):
+            ui.show(panel, run)
+        with st.expander("Every measure of every model against the retrain spread"):
+            for name, x in verdict.verdicts.items():
+                st.markdown(f"**{name}** — {x.label}: {' '.join(x.reasons)}")
+                st.dataframe(evidence_rows(x), hide_index=True, width="stretch", key=f"ov.ev.{name}")
+    st.subheader("From the outside")
     st.dataframe(figs.metrics_rows(r), hide_index=True, width="stretch", column_config={
         "forget acc": st.column_config.NumberColumn(format="percent"),
         "retain acc": st.column_config.NumberColumn(format="percent"),

@@ -1,8 +1,8 @@
 """Report & export: one self-contained HTML report, the results as JSON, the config that reproduces them."""
 import streamlit as st
 
-from dashboard import state, ui
-from dashboard.views import VIEWS
+from dashboard import ui
+from dashboard.views import VIEWS, view_status
 from dashboard.figures import report
 
 ui.header("Report & export",
@@ -34,6 +34,6 @@ if run is not None:
     st.subheader("What the report holds")
     st.markdown("The verdict, the table of numbers, then every view below with its figures and captions:")
     for name, title in VIEWS:
-        ok = name in ("overview", "curves") or state.available(name)
-        st.markdown(f"- {':material/check:' if ok else ':material/schedule:'} {title}"
-                    + ("" if ok else f" — *{state.ANALYSES[name].arrives_with} is not in this checkout yet*"))
+        waits = view_status(name)
+        st.markdown(f"- {':material/schedule:' if waits else ':material/check:'} {title}"
+                    + (f" — *waits for {waits}, not in this checkout yet*" if waits else ""))

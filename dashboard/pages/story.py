@@ -49,7 +49,7 @@ if run is not None:
             c.metric(f"{closest.name}: time", f"{closest.seconds:.2f} s",
                      delta=f"{closest.ratio_to_retrain:.2f}× retrain" if closest.ratio_to_retrain else None,
                      delta_color="off")
-    panels = ui.engine(lambda: getattr(views, view)(run, ui.big())) or []
+    panels = getattr(views, view)(run, ui.big(), ui.getter(run))
     if panels:
         ui.show(panels[0], run)
     if step == len(STEPS) - 1:
