@@ -83,7 +83,12 @@ def environment(tmp_path_factory):
     presets = tmp_path_factory.mktemp("presets")
     (presets / "forget_digit_7.toml").write_text(TINY)  # the default slug: a fresh session runs it at once
     (presets / "tiny_moons.toml").write_text(MOONS)
-    old = {k: os.environ.get(k) for k in ("RESIDUE_CACHE", "RESIDUE_PRESETS_DIR", "RESIDUE_AUTORUN")}
+    from core.cache import default_root
+
+    old = {k: os.environ.get(k) for k in ("RESIDUE_CACHE", "RESIDUE_PRESETS_DIR", "RESIDUE_AUTORUN", "NUMBA_CACHE_DIR")}
+    # UMAP's compiled code is per installation, not per experiment: keep it where the app keeps it (or every run
+    # of this file would compile it for half a minute)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(default_root() / "numba"))
     os.environ["RESIDUE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     os.environ["RESIDUE_PRESETS_DIR"] = str(presets)
     os.environ["RESIDUE_AUTORUN"] = "1"
@@ -103,7 +108,7 @@ def environment(tmp_path_factory):
 
 def app(autorun: bool = True, script: str = APP) -> AppTest:
     os.environ["RESIDUE_AUTORUN"] = "1" if autorun else "0"
-    at = AppTest.from_file(script, default_timeout=120)
+    at = AppTest.from_file(script, default_timeout=300)  # a busy 2-core machine
     return at.run()
 
 
@@ -143,34 +148,93 @@ def test_fresh_visit_runs_the_default_preset_without_touching_anything(ran):
     assert ran.metric  # forget accuracy of θ_r and the closest method
 
 
+# per page: the least number of figures once everything has run, and other key elements
+EXPECT = {"story": 1, "overview": 4, "curves": 1, "classes": 3, "residuals": 3, "landscape": 2, "neighbourhood": 3,
+          "attacks": 3, "relearning": 2, "embedding": 1, "report": 0}
+TABLES = {"overview": 2, "residuals": 1, "landscape": 1, "neighbourhood": 2, "attacks": 1, "relearning": 1,
+          "classes": 1, "embedding": 1}
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders(ran, page):
     ran.switch_page(f"pages/{page}.py").run()
     no_exception(ran)
     assert not errors(ran), errors(ran)
     assert ran.title, "page has a title"
-    charts = len(ran.get("plotly_chart"))
     infos = " ".join(i.value for i in ran.info)
+    assert "arrives with" not in infos and "waits for" not in infos, infos  # every view is wired
+    assert "computing in the background" not in infos, infos  # the run has finished every default analysis
+    assert len(ran.get("plotly_chart")) >= EXPECT[page], (page, len(ran.get("plotly_chart")), infos)
+    assert len(ran.dataframe) >= TABLES.get(page, 0), (page, len(ran.dataframe))
     if page == "overview":
-        assert charts >= 3 and len(ran.dataframe) == 1
-    elif page in ("story", "curves"):
-        assert charts >= 1
+        badges = " ".join(str(h.proto.body) for h in ran.get("html"))
+        assert "residue-badge" in badges and any(v in badges for v in ("clean", "pseudo-converged",
+                                                                        "under-unlearned"))
     elif page == "report":
         assert {"Results (.json)", "Config (.toml)"} <= {d.label for d in ran.get("download_button")}
-    else:  # views whose engine may not have landed: a figure, or a note saying what it waits for
-        assert charts >= 1 or "arrives with" in infos, infos
+        assert "waits for" not in " ".join(m.value for m in ran.markdown)
+
+
+def test_run_everything_computed_every_view(ran):
+    from dashboard import state
+
+    run = state.runs().get(ran.session_state["run_key"])
+    assert not run.failed, run.failed
+    for name in ("classes", "residuals", "verdict", "landscape", "neighbourhood", "embedding", "attack:rea_class",
+                 "attack:lira"):
+        assert state.cached_analysis(run, name) is not None, name
+    for name in ("trust", "attack:leak"):  # expensive: behind explicit buttons
+        assert state.cached_analysis(run, name) is None, name
 
 
 def test_changing_page_never_recomputes(ran):
     from dashboard import state
 
     run = state.runs().get(ran.session_state["run_key"])
+    for page in PAGES:  # a first visit may add what only pages ask for (one sample's predictions...)
+        ran.switch_page(f"pages/{page}.py").run()
     before = dict(run._memo)
     for page in PAGES:
         ran.switch_page(f"pages/{page}.py").run()
     assert ran.session_state["run_key"] == run.key
     assert state.runs().get(run.key) is run  # the same Run object, not a new one
-    assert set(before) <= set(run._memo)
+    assert run._memo == before  # nothing computed again, nothing new
+
+
+def test_a_page_setting_recomputes_only_its_analysis(ran):
+    from dashboard import state
+
+    run = state.runs().get(ran.session_state["run_key"])
+    ran.switch_page("pages/landscape.py").run()
+    before = dict(run._memo)
+    ran.select_slider(key="land.grid").set_value(11).run()
+    no_exception(ran)
+    new = [k for k in run._memo if k not in before]
+    assert len(new) == 1 and all(run._memo[k] is v for k, v in before.items())
+    assert state.cached_analysis(run, "landscape", n_grid=11) is not None
+    ran.select_slider(key="land.grid").set_value(31).run()
+    assert set(run._memo) == set(before) | set(new)  # back to the default: taken from memory
+
+
+def test_one_followed_sample_across_views(ran):
+    from dashboard import state
+
+    run = state.runs().get(ran.session_state["run_key"])
+    sid = int(run.results.forget_indices[3])
+    ran.switch_page("pages/neighbourhood.py").run()
+    ran.selectbox(key="sample.pick.neighbourhood").set_value(sid).run()
+    no_exception(ran)
+    assert ran.session_state["sample.id"] == sid
+    assert any(f"#{sid}" in s.value for s in ran.subheader), [s.value for s in ran.subheader]
+    for page in ("embedding", "attacks", "classes"):
+        ran.switch_page(f"pages/{page}.py").run()
+        no_exception(ran)
+        assert ran.selectbox(key=f"sample.pick.{page}").value == sid, page
+    ran.switch_page("pages/embedding.py").run()
+    fig = next(c for c in ran.get("plotly_chart") if "followed sample" in c.proto.spec)
+    assert f"followed sample #{sid}" in fig.proto.spec  # starred in the embedding
+    preds = state.cached_analysis(run, "sample_predictions", sample_id=sid)
+    assert {r["model"] for r in preds.rows} == set(run.model_names)  # each model's prediction
 
 
 def test_story_steps_forward_and_back(ran):
@@ -188,7 +252,11 @@ def test_report_builds_self_contained_html(ran):
     no_exception(ran)
     key, html = ran.session_state["report.html"]
     assert key == ran.session_state["run_key"]
-    assert html.count("Plotly.newPlot") >= 4
+    assert html.count("Plotly.newPlot") >= 20  # every view's figures
+    for section in ("Class views", "Residual heatmap", "Loss landscape", "Perturbation neighbourhood", "Attacks",
+                    "Reminiscence (relearning)", "Embedding", "Verdict yardstick"):
+        assert section in html, section
+    assert "class='badge'" in html and "Not in this report" not in html
     assert html.count("<script") == 2 and "<script src" not in html  # plotly.js inline, once
     assert 'id="residue-config"' in html and "seed = 3" in html
 
