@@ -19,8 +19,10 @@ import os
 import pickle
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Callable
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -88,6 +90,22 @@ def evil_npz() -> bytes:
     return buf.getvalue()
 
 
+def npz_claiming(shape: tuple[int, ...]) -> bytes:
+    """A tiny .npz whose X header claims `shape` (float64): numpy would allocate it all before reading."""
+    buf, head = io.BytesIO(), io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("X.npy", head.getvalue() + bytes(64))
+        z.writestr("y.npy", bytes(8))
+    return buf.getvalue()
+
+
+def gzip_bomb() -> bytes:
+    """An IDX file that gzip-unpacks past the limit (the limit lowered to 1 kB here, to stay small)."""
+    with mock.patch("core.data.files.MAX_UNPACKED_BYTES", 1000):
+        return parse_idx(gzip.compress(bytes(5000)))
+
+
 def prepare(config: dict, dataset: Dataset | None = None) -> None:
     """Config -> Experiment -> data, split, forget set and an untrained model (no training)."""
     Experiment(from_dict(config), store=ModelStore(Path("store")), device="cpu", dataset=dataset).fresh_model()
@@ -150,6 +168,9 @@ BAD: list = [
       "features per sample", id="huge/npz/features"),
     R(lambda: load_dataset("csv", data=csv_bytes("label,a", ["0,1", "1,2"] * 100_001)), "over the limit of 200000",
       id="huge/csv/rows"),
+    R(lambda: load_dataset("npz", data=npz_claiming((10**12,))), "unpacks to 7629394 MB, over the",
+      id="huge/npz/header claims 8 TB"),
+    R(gzip_bomb, "unpacks to over the", id="huge/idx/gzip bomb"),
     R(lambda: load_dataset("moons", n_samples=10**9), "n_samples must be in [100, 20000]", id="huge/moons/n"),
     R(lambda: load_checkpoint(torch_bytes(mlp().state_dict()), mlp(), max_bytes=1000), "over the",
       id="huge/checkpoint"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -14,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ResidueError
-from .base import MAX_FILE_BYTES, Dataset, datasets
+from .base import MAX_FILE_BYTES, MAX_VALUES, Dataset, datasets
+
+MAX_UNPACKED_BYTES = 8 * MAX_VALUES + 2**16  # a compressed file may unpack to this much (the largest float64 data)
 
 
 def data_root() -> Path:
@@ -68,6 +71,7 @@ def npz(path: str | None = None, data: bytes | None = None, x_key: str = "X", y_
     if not raw.startswith(b"PK"):
         raise ResidueError(f"npz: '{name}' is not a NumPy .npz archive (it is not a zip file).")
     try:
+        _check_unpacked(zipfile.ZipFile(io.BytesIO(raw)), name)
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             keys = list(z.keys())
             if x_key not in keys or y_key not in keys:
@@ -83,6 +87,24 @@ def npz(path: str | None = None, data: bytes | None = None, x_key: str = "X", y_
         raise ResidueError(f"npz: '{name}' is damaged ({e}).") from None
     X, kind = _image_kind(X)
     return Dataset(f"npz:{name}", X, y, 0, kind=kind)
+
+
+def _check_unpacked(archive: zipfile.ZipFile, name: str) -> None:
+    """Refuse, before anything is unpacked, a zip whose members unpack to more than any valid dataset (a zip
+    bomb) or whose array headers claim more (numpy would allocate that much before reading a byte)."""
+    total = 0
+    for m in archive.infolist():
+        size = m.file_size
+        if m.filename.endswith(".npy"):
+            with archive.open(m) as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(f)
+            size = max(size, math.prod(shape) * dtype.itemsize)
+        total += size
+        if total > MAX_UNPACKED_BYTES:
+            raise ResidueError(f"npz: '{name}' unpacks to {total // 2**20} MB, over the "
+                               f"{MAX_UNPACKED_BYTES // 2**20} MB limit.")
 
 
 @datasets.register("csv")
@@ -126,9 +148,12 @@ def parse_idx(raw: bytes, name: str = "idx") -> np.ndarray:
     """Parse one IDX file (as used by MNIST), gzip or plain."""
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = gzip.decompress(raw)
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+                raw = f.read(MAX_UNPACKED_BYTES + 1)  # bounded: a small gzip can unpack to gigabytes
         except (OSError, EOFError) as e:
             raise ResidueError(f"idx: '{name}' is a damaged gzip file ({e}).") from None
+    if len(raw) > MAX_UNPACKED_BYTES:
+        raise ResidueError(f"idx: '{name}' unpacks to over the {MAX_UNPACKED_BYTES // 2**20} MB limit.")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise ResidueError(f"idx: '{name}' is not an IDX file (bad magic number).")
     ndim = raw[3]
