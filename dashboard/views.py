@@ -146,7 +146,10 @@ HEATMAP_CAPTIONS = {
 }
 
 
-def residuals(run, big: bool = False, get: Get | None = None, metric: str = "probe_acc",
+DEFAULT_METRIC = "patch_recovery"  # the causal measure first: the story and the report show it
+
+
+def residuals(run, big: bool = False, get: Get | None = None, metric: str = DEFAULT_METRIC,
               columns: list[str] | None = None, model: str | None = None, **settings) -> list[Panel]:
     from .analyses import computed_trust
     from .figures import residuals as f

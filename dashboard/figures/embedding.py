@@ -52,7 +52,8 @@ def embedding_figure(emb: Any, models: list[str] | None = None, selected: int | 
     palette.style(fig, height=520 if big else 460, big=big)
     fig.update_xaxes(showticklabels=False, title_text=None)
     fig.update_yaxes(showticklabels=False)
-    fig.update_layout(dragmode="lasso", clickmode="event+select", margin=dict(t=70))
+    fig.update_layout(dragmode="lasso", clickmode="event+select", margin=dict(t=40, b=60),
+                      legend=dict(y=-0.02, yanchor="top"))
     return fig
 
 

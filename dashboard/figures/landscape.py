@@ -57,6 +57,7 @@ def curve_figure(curve: Any, big: bool = False, log: bool = False) -> go.Figure:
     fig.update_yaxes(title_text="cross-entropy", type="log" if log else "linear", secondary_y=False)
     fig.update_yaxes(title_text="accuracy", tickformat=".0%", range=[0, 1.05], secondary_y=True, showgrid=False)
     fig.update_xaxes(title_text="path position s (0 = θ_o, 1 = θ_u, 2 = θ_r)")
+    fig.update_layout(legend=dict(y=-0.2, yanchor="top"), margin=dict(t=70, b=110))  # the model labels go on top
     return fig
 
 

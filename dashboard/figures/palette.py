@@ -33,7 +33,9 @@ def style(fig, title: str | None = None, height: int | None = None, big: bool = 
     """Shared layout: readable fonts (bigger in presentation mode), white background, legend on top."""
     fig.update_layout(
         template="plotly_white", font=dict(family=FONT, size=18 if big else 13),
-        title=dict(text=title, x=0.01) if title else None, margin=dict(l=60, r=20, t=60 if title else 30, b=50),
+        # the title at the very top, the legend between it and the plot (two legend rows fit)
+        title=dict(text=title, x=0.01, y=0.99, yanchor="top") if title else None,
+        margin=dict(l=60, r=20, t=110 if title else 30, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
         **({"height": height} if height else {}),
     )

@@ -29,7 +29,7 @@ elif run is not None and methods(run):
         st.caption("Mean steps to the threshold per learning rate (fewer = faster relearning), and the ROC of telling "
                    "the unlearned model's runs from θ_r's by relearning speed (our reading).")
         steps = r.extra["mean_steps"]
-        st.dataframe([{"learning rate": lr, f"{model} (θ_u)": steps["target"][lr], "θ_r (never saw it)":
+        st.dataframe([{"learning rate": f"{float(lr):.3g}", f"{model} (θ_u)": steps["target"][lr], "θ_r (never saw it)":
                        steps["reference"][lr]} for lr in steps["target"]], hide_index=True, width="stretch")
         a, b = st.columns(2)
         a.metric("AUC (our reading)", f"{r.roc().auc:.2f}", help="0.5: relearning speed does not tell them apart")

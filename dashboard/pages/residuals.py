@@ -19,6 +19,7 @@ if run is not None:
 
     a, b, c = st.columns([2, 2, 1])
     metric = a.selectbox("Measure", list(METRIC_LABELS), format_func=label, key="res.metric",
+                         index=list(METRIC_LABELS).index(views.DEFAULT_METRIC),
                          help="Linear-probe accuracy and activation patching are functional measures; weight distance "
                               "and CKA only say where a model sits.")
     columns = b.multiselect("Columns", run.model_names, default=run.model_names, key="res.columns",

@@ -39,7 +39,11 @@ class Server:
     def __init__(self, cache: Path, log: Path):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, RESIDUE_CACHE=str(cache), RESIDUE_AUTORUN="1")
+        from core.cache import default_root
+
+        # a cold model cache; UMAP's compiled code stays where an installed server keeps it (compiled once)
+        env = dict(os.environ, RESIDUE_CACHE=str(cache), RESIDUE_AUTORUN="1",
+                   NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(default_root() / "numba")))
         env.pop("RESIDUE_PRESETS_DIR", None)
         self.log = log
         self.proc = subprocess.Popen(
