@@ -1,0 +1,45 @@
+"""The science report's script keeps working: `bench/science.py --quick` on a tiny grid writes a report whose
+five tables hold real numbers (the full sweep's results are committed under reports/)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ["## 1. Unlearning quality", "## 2. Unlearning leak", "## 3. Reminiscence attack",
+            "## 4. Residual knowledge", "## 5. Pseudo-convergence"]
+
+
+def _section(text: str, title: str) -> str:
+    start = text.index(title)
+    nxt = [text.find("\n## ", start + 1)]
+    return text[start:nxt[0] if nxt[0] > 0 else len(text)]
+
+
+@pytest.mark.slow
+def test_quick_report(tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    cmd = [sys.executable, str(ROOT / "bench" / "science.py"), "--quick", "--scenarios", "class,sample",
+           "--out", str(out), "--cache", str(tmp_path / "cache"), "--figures", "none"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = (out / "science.md").read_text(encoding="utf-8")
+    assert (out / "science.json").exists()
+    assert "Command: `python bench/science.py --quick" in report
+    for title in SECTIONS:
+        body = _section(report, title)
+        rows = [line for line in body.splitlines() if line.startswith("| ") and not line.startswith("| model")]
+        numbers = re.findall(r"\d+\.\d+", "\n".join(rows))
+        assert len(numbers) >= 10, f"{title}: too few numbers in its tables"
+        assert "*Produced by* `python bench/science.py --quick" in body
+        assert "nan" not in "\n".join(rows).lower(), f"{title}: NaN in a table"
+        # every claim line says agree / disagree / not testable
+        assert re.search(r"\*\*(Agrees in direction|Does not agree|Not testable here)\.\*\*", body), title
+    quality = _section(report, SECTIONS[0])
+    for method in ("retrain", "finetune", "orthogonal_replay", "rurk"):
+        assert f"| {method} |" in quality
+    assert "digits, forget class 7" in report and "digits, forget random 10%" in report
