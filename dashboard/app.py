@@ -17,6 +17,9 @@ import streamlit as st  # noqa: E402
 st.set_page_config(page_title="Residue — what unlearning leaves behind", page_icon=str(ROOT / "assets" / "icon.svg"),
                    layout="wide", initial_sidebar_state="expanded")
 
+import pandas  # noqa: E402,F401  (before any thread starts: plotly imports it lazily, umap/sklearn too, and two
+#                                   threads importing it at once see a half-initialised module)
+
 from dashboard import sidebar, state, ui  # noqa: E402
 from dashboard.analyses import warm_up_umap  # noqa: E402
 

@@ -237,6 +237,27 @@ def test_one_followed_sample_across_views(ran):
     assert {r["model"] for r in preds.rows} == set(run.model_names)  # each model's prediction
 
 
+def test_trust_aucs_behind_a_button_label_weak_measures(ran):
+    ran.switch_page("pages/residuals.py").run()
+    assert "How far each measure can be trusted" not in [s.value for s in ran.subheader]
+    sidebar_button(ran, "res.trust").click().run()  # trains 15 tiny models
+    no_exception(ran)
+    assert "How far each measure can be trusted" in [s.value for s in ran.subheader]
+    options = ran.selectbox(key="res.metric").options
+    assert all("trust AUC" in o for o in options) and any("(weak)" in o or "(moderate)" in o or "(strong)" in o
+                                                           for o in options)
+    weak = [o for o in options if "(weak)" in o]
+    if weak:  # a weak measure says so above its heatmap
+        from dashboard.figures.residuals import METRIC_LABELS
+
+        ran.selectbox(key="res.metric").set_value(list(METRIC_LABELS)[options.index(weak[0])]).run()
+        assert any("Weak measure" in w.value for w in ran.warning)
+    ran.switch_page("pages/overview.py").run()
+    ran.toggle(key="ov.trust").set_value(True).run()  # the verdict re-judged with the trust AUCs
+    no_exception(ran)
+    assert not errors(ran)
+
+
 def test_story_steps_forward_and_back(ran):
     ran.switch_page("pages/story.py").run()
     sidebar_button(ran, "story.next").click().run()
@@ -509,3 +530,27 @@ def test_hand_picked_forget_samples_from_the_image_gallery():
     assert at.session_state["f.forget.indices"] == ", ".join(map(str, picked))
     assert not errors(at), errors(at)
     assert not _run_disabled(at)
+
+
+def test_moons_preset_every_view_of_a_2d_sample_forgetting_run():
+    """2-D data, random forgetting: decision regions instead of image copies, no class-wise relearning."""
+    from dashboard import state
+
+    side = form_app()  # AppTest loses the sidebar of dashboard/app.py on reruns (see tests/apps/sidebar_app.py)
+    side.selectbox(key="preset_pick").set_value("tiny_moons").run()
+    sidebar_button(side, "run").click().run()
+    no_exception(side)
+    run = state.runs().get(side.session_state["run_key"])
+    assert not run.failed, run.failed
+    at = app(autorun=False)
+    at.session_state["run_key"] = run.key  # the full app, showing that run
+    for page, least in (("neighbourhood", 3), ("embedding", 1), ("residuals", 3), ("landscape", 2),
+                        ("relearning", 0), ("overview", 4)):
+        at.switch_page(f"pages/{page}.py").run()
+        no_exception(at)
+        assert not errors(at), (page, errors(at))
+        assert len(at.get("plotly_chart")) >= least, page
+    at.switch_page("pages/neighbourhood.py").run()
+    assert any("Decision regions" in s.value for s in at.subheader)
+    at.switch_page("pages/relearning.py").run()
+    assert any("class-wise" in i.value for i in at.info)

@@ -78,6 +78,9 @@ def _marks(plane: dict, which: str, log: bool):
     return out
 
 
+TEXT_AT = {"original": "bottom left", "retrain": "top center"}  # θ_u (top right) often sits close to θ_o
+
+
 def _surface(plane: Any, which: str, log: bool) -> tuple[dict, np.ndarray, str]:
     """The plane as a dict, the grid to draw (log10 of losses when asked) and its axis label."""
     p = _d(plane)
@@ -92,7 +95,7 @@ def plane_contour(plane: Any, which: str = "forget_loss", log: bool = True, big:
                                hovertemplate="(%{x:.3g}, %{y:.3g})<br>" + label + " %{z:.4g}<extra></extra>"))
     for name, x, y, v in _marks(p, which, log):
         fig.add_trace(go.Scatter(
-            x=[x], y=[y], mode="markers+text", text=[palette.label(name)], textposition="top center",
+            x=[x], y=[y], mode="markers+text", text=[palette.label(name)], textposition=TEXT_AT.get(name, "top right"),
             name=palette.label(name), marker=dict(size=14, color=palette.colour(name), line=dict(color="white", width=2)),
             hovertemplate=f"<b>{palette.label(name)}</b><br>({x:.3g}, {y:.3g})"
                           + ("" if v is None else f"<br>{label} {v:.4g}") + "<extra></extra>"))

@@ -154,7 +154,9 @@ def test_classroom_walkthrough(browser, server):
     (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=2))
     print(json.dumps(timings, indent=2))
     switches = [v for k, v in timings.items() if k.startswith("switch")]
-    assert max(switches) < 10, timings  # the budget is 1 s; this only catches a recomputation
+    # the budget is 1 s (bench/dashboard.py measures it on a quiet machine); this only catches a recomputation:
+    # on a busy 2-core machine drawing a page of figures alone can take several seconds
+    assert max(switches) < 20, timings
     ctx.close()
 
 

@@ -1,0 +1,116 @@
+"""Dashboard budgets (issue 7), measured: "Run everything" on the default preset with an empty and a warm
+model cache, page-switch time after the run, and peak RSS. `python bench/run.py --only dashboard`.
+
+"Run everything" runs through the service layer (`dashboard.state`: experiment, then every analysis it
+computes by default), each in a fresh process so nothing is memoised in memory: cold = an empty
+temporary RESIDUE_CACHE (models, shadows, yardstick retrains and UMAP projections all computed; numba's
+compiled UMAP code stays in its usual cache, since the server compiles it once per install at start-up),
+warm = the same directory again. Page switches go through Streamlit's AppTest after one run of the app.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESET = ROOT / "assets" / "presets" / "forget_digit_7.toml"
+
+RUN_EVERYTHING = r"""
+import json, os, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+t0 = time.perf_counter()
+from core.cache import ModelStore
+from core.config import load_config
+from dashboard import state
+from dashboard.analyses import methods
+t1 = time.perf_counter()
+config = load_config(sys.argv[2])
+key = state.run_key(config)
+stages = {}
+job = state.Job(key, lambda j: state._build_run(key, config, None, config.data.name, None, ModelStore(), state._Runs(), j))
+last = [None, time.perf_counter()]
+def watch(e):
+    stage = e.stage.split(":")[1].strip().split(" (")[0] if e.stage.startswith("analysis:") else "experiment"
+    if stage != last[0]:
+        now = time.perf_counter()
+        if last[0] is not None:
+            stages[last[0]] = stages.get(last[0], 0.0) + now - last[1]
+        last[:] = [stage, now]
+job.progress = job.progress.__class__(lambda e: (job._on_event(e), watch(e)))
+t2 = time.perf_counter()
+job.start().thread.join()
+t3 = time.perf_counter()
+if last[0] is not None:
+    stages[last[0]] = stages.get(last[0], 0.0) + t3 - last[1]
+stages.pop("done", None)
+print(json.dumps({"import": t1 - t0, "run_everything": t3 - t2, "error": job.error, "stages": stages,
+                  "failed": job.run.failed if job.run else None, "methods": methods(job.run) if job.run else None,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+PAGES = ["story", "overview", "curves", "classes", "residuals", "landscape", "neighbourhood", "attacks",
+         "relearning", "embedding", "report"]
+
+
+def _numba_cache() -> str:
+    from core.cache import default_root
+
+    return os.environ.get("NUMBA_CACHE_DIR", str(default_root() / "numba"))
+
+
+def run_everything(cache: str) -> dict:
+    env = dict(os.environ, RESIDUE_CACHE=cache, NUMBA_CACHE_DIR=_numba_cache())
+    out = subprocess.run([sys.executable, "-c", RUN_EVERYTHING, str(ROOT), str(PRESET)], capture_output=True,
+                         text=True, cwd=ROOT, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def page_switches(cache: str) -> dict[str, float]:
+    """Seconds per page switch after one app run of the default preset (AppTest, this process)."""
+    import resource
+
+    os.environ.update(NUMBA_CACHE_DIR=_numba_cache(), RESIDUE_CACHE=cache, RESIDUE_AUTORUN="1")
+    os.environ.pop("RESIDUE_PRESETS_DIR", None)
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600)
+    t = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - t
+    out = {"first visit (app run, warm cache)": first}
+    for page in PAGES:
+        t = time.perf_counter()
+        at.switch_page(f"pages/{page}.py").run()
+        out[page] = time.perf_counter() - t
+        if at.exception:
+            out[page] = float("nan")
+    out["peak RSS of this process, MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main() -> None:
+    print("== dashboard: Run everything on the default preset (forget the digit 7) through the service layer ==")
+    print(f"cpus {os.cpu_count()}, preset {PRESET.name}")
+    with tempfile.TemporaryDirectory() as cache:
+        for label in ("cold (empty model cache)", "warm (models cached, new process)"):
+            r = run_everything(cache)
+            print(f"{label:36s} {r['run_everything']:7.1f} s  (imports {r['import']:.1f} s, "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB){'  ERROR ' + r['error'] if r['error'] else ''}")
+            for stage, s in sorted(r["stages"].items(), key=lambda kv: -kv[1]):
+                print(f"    {stage:40s} {s:6.2f} s")
+            if r["failed"]:
+                print(f"    failed: {r['failed']}")
+        print("page switch after the run (AppTest, includes the sidebar and the page script):")
+        for page, s in page_switches(cache).items():
+            print(f"    {page:40s} {s:6.2f}" + ("" if "MB" in page else " s"))
+
+
+if __name__ == "__main__":
+    main()
