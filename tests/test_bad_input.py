@@ -426,3 +426,31 @@ def test_cli_prints_one_line_and_exits_2(toml: str, expected: str, in_data_dir: 
     assert p.returncode == 2, p.stderr
     assert expected in p.stderr and "Traceback" not in p.stderr and p.stderr.strip().count("\n") == 0, p.stderr
     assert not (in_data_dir / "cache").exists() or not list((in_data_dir / "cache").rglob("*.pt"))
+
+
+# -- safe by default: server settings and how user bytes are read ----------------------------------
+def test_server_binds_to_localhost_and_limits_uploads():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["address"] == "127.0.0.1"
+    assert 0 < cfg["server"]["maxUploadSize"] <= 200  # MB; the engine refuses files over 200 MB as well
+    assert cfg["server"]["enableXsrfProtection"] is True and cfg["client"]["showErrorDetails"] == "none"
+    assert "--server.address 127.0.0.1" in (root / "Makefile").read_text()
+
+
+def test_no_code_path_unpickles_user_bytes():
+    """Every torch.load passes weights_only=True, no np.load allows pickles, nothing calls pickle.load(s)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    for path in [*root.glob("core/**/*.py"), *root.glob("dashboard/**/*.py")]:
+        text = path.read_text()
+        for start in (m.end() for m in re.finditer(r"torch\.load\(", text)):
+            depth, end = 1, start
+            while depth:  # to the call's closing parenthesis
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                end += 1
+            assert "weights_only=True" in text[start:end], (path, text[start:end])
+        assert "allow_pickle=True" not in text and not re.search(r"\bpickle\.loads?\(", text), path
