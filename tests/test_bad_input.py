@@ -207,6 +207,7 @@ BAD: list = [
     R(lambda: loads("[recipe]\nlr = inf"), "lr must be in (0, 10]", id="inf/config/recipe lr"),
     R(lambda: loads("[data]\ntest_fraction = nan"), "test_fraction must be a number", id="nan/config/fraction"),
     R(lambda: loads("[[methods]]\nname = 'finetune'\nlr = nan"), "lr must be in", id="nan/config/method lr"),
+    R(lambda: loads("[model]\nhidden = [nan]"), "hidden widths must be", id="nan/config/mlp width"),
     R(lambda: load_dataset("npz", data=npz(X=np.where(GOOD_X > 1, np.nan, GOOD_X), y=GOOD_Y)),
       "NaN or infinite features", id="nan/npz/features"),
     R(lambda: load_dataset("npz", data=npz(X=np.full((30, 3), 1e300), y=GOOD_Y)), "NaN or infinite features",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import io
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -68,7 +69,7 @@ def whole_numbers(name: str, value, low: int, high: int, length: tuple[int, int]
     """A list of whole numbers in [low, high] (or one number, for length (1, 1)), else one readable error."""
     items = value if isinstance(value, (list, tuple)) else [value]
     ok = (length[0] <= len(items) <= length[1]
-          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == int(v) and low <= v <= high
+          and all(isinstance(v, numbers.Real) and not isinstance(v, bool) and low <= v <= high and v == int(v)
                   for v in items))
     if not ok:
         count = f"{length[0]}" if length[0] == length[1] else f"{length[0]} to {length[1]}"
