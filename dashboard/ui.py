@@ -192,6 +192,7 @@ def getter(run: state.Run) -> Callable:
 
 def verdict_badges(run: state.Run, v=None) -> None:
     """One badge per method: clean / pseudo-converged / under-unlearned, with the measures that decided it."""
+    from .figures import palette
     from .figures.residuals import VERDICT_COLOURS
 
     v = v if v is not None else analysis(run, "verdict")
@@ -202,7 +203,7 @@ def verdict_badges(run: state.Run, v=None) -> None:
         colour = VERDICT_COLOURS.get(x.label, "#555")
         why = ", ".join(x.decided_by) or "every output and functional measure within the retrain spread"
         lines.append(f"<div style='margin:0.2rem 0'><span class='residue-badge' style='background:{colour}'>"
-                     f"{x.label}</span> <b>{html.escape(name)}</b> "
+                     f"{x.label}</span> <b>{html.escape(palette.label(name))}</b> "
                      f"<span style='color:#555'>· decided by: {html.escape(why)}</span></div>")
     st.html("".join(lines))
 
