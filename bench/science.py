@@ -605,7 +605,9 @@ def section_rea(runs: Runs, produced: str) -> tuple[str, dict]:
                      "or_auc": mean(runs.get(sc, "rea", "orthogonal_replay", "rea", "auc")),
                      "or_acc": mean(runs.get(sc, "rea", "orthogonal_replay", "rea", "acc")),
                      "or_time": mean(runs.get(sc, "quality", "orthogonal_replay", "time")),
-                     "orig_auc": mean(runs.get(sc, "rea", "original", "rea", "auc"))}
+                     "orig_auc": mean(runs.get(sc, "rea", "original", "rea", "auc")),
+                     "control_auc": mean(runs.get(sc, "rea", "retrain (seed+1)" if sc == "class" else "retrain",
+                                                  "rea", "auc"))}
     text = ("## 3. Reminiscence attack (ReA) vs the best prior attack\n\n" + produced + "\n\nClass-wise: positives "
             "are relearning runs of the target on probes of the forgotten class, negatives the same runs on θ_r "
             "(our reading of the paper's decision rule); prior attacks use D_f as members and test images of the "
@@ -639,7 +641,7 @@ def claims_rea(facts: dict) -> str:
         lines.append(verdict_line(near, (
             f"Claim (ReA paper): after orthogonal unlearning and replay, ReA is near random guessing. {TITLES[sc]}: "
             f"ReA AUC {f['or_auc']:.3f}, accuracy {f['or_acc']:.3f} (near random = AUC within 0.1 of 0.5; ReA on "
-            f"θ_o: AUC {f['orig_auc']:.3f})."
+            f"θ_o: AUC {f['orig_auc']:.3f}; on a retrain: {f['control_auc']:.3f})."
             + ("" if near else f" {DIFFERS_SHORT} The defence's default epochs and learning rates come from the paper's "
                "ResNet recipe; on our MLP they may leave residue that relearning finds (or remove so much that "
                "the forget class becomes *harder* to relearn than for θ_r, which also separates them)."))))
@@ -951,7 +953,8 @@ def render(meta: dict, results: list[dict], out: Path, fig_format: str) -> Path:
         f"Command: `{cmd}`  ",
         f"Grid: `{grid['name']}`, seeds {grid['seeds']}, scenarios {', '.join(TITLES[s] for s in runs.scenarios())}  ",
         f"Commit: `{meta['commit']}`{' (with uncommitted changes)' if meta.get('dirty') else ''}; written "
-        f"{meta['date']}  ",
+        f"{meta['date']}" + (f"; text and figures re-rendered from science.json at commit `{meta['rendered']}` "
+                             "(`--render-only`, no model retrained)" if meta.get("rendered") else "") + "  ",
         f"Machine: {meta['machine']}  ",
         f"Wall time of the sweep: {meta['wall']:.0f} s ({meta['backend']}, {meta['workers']} worker(s)); "
         f"model cache `{meta['cache']}` ({meta['cached']})",
@@ -1012,6 +1015,9 @@ def main(argv: list[str] | None = None) -> Path:
     raw = out / "science.json"
     if args.render_only:
         data = json.loads(raw.read_text(encoding="utf-8"))
+        commit = _git("rev-parse", "--short", "HEAD")
+        if commit != data["meta"]["commit"]:
+            data["meta"]["rendered"] = commit
         path = render(data["meta"], data["results"], out, args.figures)
         print(f"report rewritten: {path}")
         return path

@@ -43,3 +43,19 @@ def test_quick_report(tmp_path: Path) -> None:
     for method in ("retrain", "finetune", "orthogonal_replay", "rurk"):
         assert f"| {method} |" in quality
     assert "digits, forget class 7" in report and "digits, forget random 10%" in report
+
+
+def test_run_jobs_in_process() -> None:
+    """The default backend; the process-pool, Dask and Ray paths are exercised by `--workers` / `--backend` runs
+    (each worker imports torch, too slow for the unit suite)."""
+    import math
+
+    from core.errors import ResidueError
+    from core.sweep import run_jobs
+
+    specs = [1.0, 4.0, 9.0, 16.0]
+    seen: list[int] = []
+    assert run_jobs(math.sqrt, specs, on_done=lambda i, r: seen.append(i)) == [1.0, 2.0, 3.0, 4.0]
+    assert seen == [0, 1, 2, 3]
+    with pytest.raises(ResidueError, match="Unknown backend"):
+        run_jobs(math.sqrt, specs, backend="spark")
