@@ -26,8 +26,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run.py
 
+# The science report (reports/science.md): 3 seeds, about 10-25 minutes on 2 cores; --quick for a 1-minute check.
 science: $(STAMP)
-	$(PY) bench/science.py
+	$(PY) bench/science.py --workers 2
 
 clean:
 	rm -rf $(VENV) .residue-cache .pytest_cache
