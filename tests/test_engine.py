@@ -142,7 +142,7 @@ def test_config_toml_roundtrip_and_hash():
     ("[data]\nname = 'mnist'", "Unknown dataset 'mnist'"),
     ("[model]\nname = 'vit'", "Unknown model 'vit'"),
     ("[[methods]]\nname = 'magic'", "Unknown unlearning method 'magic'"),
-    ("[[methods]]\nname = 'finetune'\nlr = 50.0", r"lr must be in \[1e-05, 0.1\]"),
+    ("[[methods]]\nname = 'finetune'\nlr = 50.0", r"lr must be in \[1e-06, 0.1\]"),
     ("[[methods]]\nname = 'finetune'\nlrr = 0.1", "unknown hyperparameter"),
     ("[recipe]\nepochs = -1", "epochs must be"),
     ("[data.forget]\nkind = 'class'\ncolour = 1", "unknown key 'colour'"),
