@@ -166,7 +166,7 @@ def project(feats: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: f
         if key in _memory:
             return _memory[key], key, True
         try:
-            arr = np.load(path)
+            arr = np.load(path, allow_pickle=False)
             if arr.shape == (len(feats), 2):
                 _memory[key] = arr
                 return arr, key, True

@@ -92,7 +92,7 @@ class Loop:
         """Backpropagate `loss` and step (optimizer=None: the caller already changed the weights)."""
         self.count += 1
         if not torch.isfinite(loss):
-            raise Diverged(f"{self.stage}: loss became {float(loss)} at step {self.count}; stopped.", self._good)
+            raise Diverged(f"{self.stage}: loss became {float(loss.detach())} at step {self.count}; stopped.", self._good)
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
