@@ -550,7 +550,10 @@ def claims_leak(facts: dict) -> str:
             f"(difference {f['adv']:+.3f} ± {f['adv_sd']:.3f} over seeds)."
             + ("" if agree else f" {DIFFERS_SHORT} A small model that generalises well changes its posteriors on "
                "one deleted sample very little, so p_o − p_u carries little signal, and a few single-deletion "
-               "targets per seed make the AUC noisy."))))
+               "targets per seed make the AUC noisy."
+               + (" An AUC below 0.5 means the shadow-trained classifier transfers inversely: the shadow models "
+                  "train on half the shadow pool, far fewer points than θ_o, so one deletion moves their "
+                  "posteriors differently from the target's." if f["best"] < 0.5 else "")))))
     if len(facts) >= 2:
         by_gap = sorted(facts, key=lambda s: facts[s]["gap"])
         well, over = by_gap[0], by_gap[-1]
@@ -603,9 +606,13 @@ def section_rea(runs: Runs, produced: str) -> tuple[str, dict]:
         approx = [n for n in names if n not in ("original", "retrain", "retrain (seed+1)", "orthogonal_replay")]
         ratios = {n: mean(runs.get(sc, "rea", n, "ratio")) for n in approx}
         facts[sc] = {"ratios": ratios,
+                     "prior_acc": mean([p[b]["acc"] for n in approx for p, b in
+                                        zip(runs.get(sc, "rea", n, "prior"), runs.get(sc, "rea", n, "best"))]),
                      "or_auc": mean(runs.get(sc, "rea", "orthogonal_replay", "rea", "auc")),
                      "or_acc": mean(runs.get(sc, "rea", "orthogonal_replay", "rea", "acc")),
                      "or_time": mean(runs.get(sc, "quality", "orthogonal_replay", "time")),
+                     "or_ua": mean(runs.get(sc, "quality", "orthogonal_replay", "UA")),
+                     "r_ua": mean(runs.get(sc, "quality", "retrain", "UA")),
                      "orig_auc": mean(runs.get(sc, "rea", "original", "rea", "auc")),
                      "control_auc": mean(runs.get(sc, "rea", "retrain (seed+1)" if sc == "class" else "retrain",
                                                   "rea", "auc"))}
@@ -628,24 +635,33 @@ def claims_rea(facts: dict) -> str:
         if not f["ratios"]:
             continue
         top = max(f["ratios"], key=f["ratios"].get)
-        agree = f["ratios"][top] > 1.0
         n_above = sum(v > 1.0 for v in f["ratios"].values())
+        agree = n_above >= len(f["ratios"]) / 2
+        chance = f["prior_acc"] < 0.6
         lines.append(verdict_line(agree, (
             f"Claim (ReA paper): ReA's attack accuracy exceeds the best prior attack, up to {paper[sc]} "
-            f"({'class' if sc == 'class' else 'sample'}-wise). {TITLES[sc]}: largest ReA / prior ratio "
-            f"{f['ratios'][top]:.2f}x ({top}); ReA ahead for {n_above} of {len(f['ratios'])} approximate methods."
-            + ("" if agree else f" {DIFFERS_SHORT} On small, well-generalising models LiRA and the threshold attacks "
-               "already separate D_f from test as well as anything, or nothing does, so there is little room "
-               "for a relearning signal to add to."))))
+            f"({'class' if sc == 'class' else 'sample'}-wise). {TITLES[sc]}: ReA ahead for {n_above} of "
+            f"{len(f['ratios'])} approximate methods (agreement = at least half); largest ReA / prior ratio "
+            f"{f['ratios'][top]:.2f}x ({top})."
+            + (f" Every attack is close to chance on these models (mean best prior accuracy {f['prior_acc']:.3f}), "
+               "so ratios near 1 are mostly noise." if chance else "")
+            + ("" if agree else f" {DIFFERS_SHORT} On small, well-generalising models a few epochs of fine-tuning "
+               "on D_r do not bring the forget samples' membership signal back beyond what LiRA already reads."))))
     for sc, f in facts.items():
         near = abs(f["or_auc"] - 0.5) <= 0.1
-        lines.append(verdict_line(near, (
-            f"Claim (ReA paper): after orthogonal unlearning and replay, ReA is near random guessing. {TITLES[sc]}: "
+        testable = abs(f["orig_auc"] - 0.5) > 0.1
+        lines.append(verdict_line(near if testable else None, (
+            f"Claim (ReA paper): after orthogonal unlearning and replay, ReA is near random guessing. {TITLES[sc]} "
+            f"(orthogonal_replay's UA here {f['or_ua']:.1%}, retrain's {f['r_ua']:.1%}): "
             f"ReA AUC {f['or_auc']:.3f}, accuracy {f['or_acc']:.3f} (near random = AUC within 0.1 of 0.5; ReA on "
             f"θ_o: AUC {f['orig_auc']:.3f}; on a retrain: {f['control_auc']:.3f})."
-            + ("" if near else f" {DIFFERS_SHORT} The defence's default epochs and learning rates come from the paper's "
-               "ResNet recipe; on our MLP they may leave residue that relearning finds (or remove so much that "
-               "the forget class becomes *harder* to relearn than for θ_r, which also separates them)."))))
+            + (" ReA is near chance on θ_o itself here, so there is nothing for the defence to remove and the "
+               "near-random result says nothing about it." if not testable else "" if near else
+               f" {DIFFERS_SHORT} The defence's default epochs and learning rates come from the paper's ResNet "
+               "recipe; on our MLP they "
+               + ("leave much of the class recognised (UA well below retrain's), so relearning has something to "
+                  "find." if f["or_ua"] < f["r_ua"] - 0.05 else "erase the outputs but leave residue that "
+                  "relearning finds.")))))
     times = {sc: f["or_time"] for sc, f in facts.items()}
     inside = all(0.02 <= t <= 0.12 for t in times.values())
     lines.append(verdict_line(inside, (
@@ -786,11 +802,14 @@ def claims_pseudo(facts: dict) -> str:
         elif not agree:
             text += (f" {DIFFERS_SHORT} Where a method's outputs match θ_r here, its residual measures mostly match "
                      "as well.")
-        if o_looks and o_pseudo >= len(o_looks) / 2:
-            text += (" Caveat: θ_o, which forgot nothing, reads the same way, because on this data θ_r still "
-                     "classifies most forget samples correctly; 'pseudo-converged' here mostly marks methods that "
-                     "changed θ_o little. The residual measures do see what the outputs hide, which is the "
-                     "paper's point, but not a method-specific failure.")
+        if o_looks:
+            text += (f" Caveat: θ_o, which forgot nothing, also has outputs within the band in {len(o_looks)} of "
+                     f"{len(f['original'])} seeds, because on this data "
+                     "θ_r still classifies most forget samples correctly: the output level cannot tell θ_o from "
+                     "θ_r here, so 'outputs within the band' mostly marks methods that changed θ_o little"
+                     + ("; the residual measures do separate θ_o (the paper's point), but that is not a "
+                        "method-specific failure." if o_pseudo >= len(o_looks) / 2 else
+                        ", and the residual measures mostly fail to separate θ_o from θ_r as well."))
         lines.append(verdict_line(agree, text))
     return "\n".join(lines)
 
