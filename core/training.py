@@ -16,7 +16,7 @@ from torch import nn
 from .errors import ResidueError
 from .progress import Progress, as_progress
 
-TRAINER_VERSION = 1  # bump when training code changes what weights a recipe produces
+TRAINER_VERSION = 2  # bump when training code changes what weights a recipe produces (2: fused Adam)
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,13 @@ class Recipe:
 
 
 def make_optimizer(params, name: str, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+    """Adam and AdamW run fused (one kernel per step instead of a dozen per parameter tensor): for small
+    models the optimiser's per-tensor overhead is a quarter of a training step. The same kernel trains
+    many models at once in `core.batched`."""
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise ResidueError(f"Unknown optimizer '{name}'.")
