@@ -4,13 +4,21 @@ A model is stored under the hash of everything that determines its weights. File
 temporary name and renamed (atomic), carry a SHA-256 of their payload, and are loaded with
 `weights_only=True`: a truncated or corrupt entry is detected, removed and rebuilt, never served.
 If the cache directory is read-only or the disk is full, the store keeps models in memory and says so.
+
+Beside models it keeps *results* (small dataclasses of numbers and numpy arrays, e.g. the dashboard's
+analyses), pickled but read back with an unpickler that builds nothing except the engine's and the
+dashboard's own dataclasses, numpy arrays and plain containers: a planted file cannot run code.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
+import importlib
 import io
 import json
 import os
+import pickle
 import tempfile
 import threading
 import warnings
@@ -30,6 +38,45 @@ def stable_hash(parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+@functools.lru_cache(maxsize=None)
+def source_fingerprint(*paths: str | Path) -> str:
+    """Hash of the Python sources under `paths` (files or folders): a stored result computed by other
+    code is never served."""
+    h = hashlib.sha256()
+    for root in map(Path, paths):
+        for f in sorted([root] if root.is_file() else root.rglob("*.py")):
+            h.update(str(f.relative_to(root.parent)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:32]
+
+
+_NUMPY = {("numpy", "dtype"), ("numpy", "ndarray"), ("collections", "OrderedDict"), ("builtins", "set"),
+          ("builtins", "frozenset"), ("builtins", "complex")} | {
+    (f"numpy.{core}.{mod}", name) for core in ("core", "_core")
+    for mod, name in (("numeric", "_frombuffer"), ("multiarray", "_reconstruct"), ("multiarray", "scalar"))}
+
+
+class _ResultUnpickler(pickle.Unpickler):
+    """Builds only dataclasses defined in `core` or `dashboard`, numpy arrays and scalars, and builtin
+    containers; any other global (os.system, torch's own loaders...) is refused."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _NUMPY:
+            return super().find_class(module, name)
+        if module.split(".")[0] in ("core", "dashboard"):
+            obj = getattr(importlib.import_module(module), name, None)
+            if isinstance(obj, type) and dataclasses.is_dataclass(obj):
+                return obj
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+
+
+def dump_result(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=5)
+
+
+def load_result(payload: bytes) -> Any:
+    return _ResultUnpickler(io.BytesIO(payload)).load()
+
+
 def default_root() -> Path:
     return Path(os.environ.get("RESIDUE_CACHE", Path.home() / ".cache" / "residue"))
 
@@ -44,6 +91,8 @@ class ModelStore:
         self._guard = threading.Lock()
 
     def _path(self, key: str) -> Path:
+        if key.startswith("result-"):
+            return self.root / "results" / key[7:9] / f"{key[7:]}.pkl"
         return self.root / key[:2] / f"{key}.pt"
 
     def _fallback(self, err: OSError) -> None:
@@ -56,7 +105,9 @@ class ModelStore:
     def save(self, key: str, model: nn.Module, meta: dict | None = None) -> None:
         buf = io.BytesIO()
         torch.save({"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta or {}}, buf)
-        payload = buf.getvalue()
+        self._put(key, buf.getvalue())
+
+    def _put(self, key: str, payload: bytes) -> None:
         blob = hashlib.sha256(payload).hexdigest().encode() + payload
         if self.in_memory:
             self.memory[key] = blob
@@ -66,6 +117,44 @@ class ModelStore:
         except OSError as e:
             self._fallback(e)
             self.memory[key] = blob
+
+    def _get(self, key: str) -> bytes | None:
+        """The payload stored under `key`, or None; a corrupt entry is removed."""
+        blob = self._read(key)
+        if blob is None:
+            return None
+        payload = blob[_HEADER:]
+        if hashlib.sha256(payload).hexdigest().encode() != blob[:_HEADER]:
+            self.notes.append(f"Cache entry {key[:15]} was corrupt (checksum mismatch); rebuilt it.")
+            self._discard(key)
+            return None
+        return payload
+
+    def save_result(self, key: str, obj: Any) -> bool:
+        """Store a result (see `load_result`) on disk; False, storing nothing, if it is not one that
+        `load_result` would read back (e.g. it holds tensors or models), or the store is in memory only
+        (the caller's memo already holds it)."""
+        if self.in_memory:
+            return False
+        try:
+            payload = dump_result(obj)
+            load_result(payload)
+        except Exception:  # noqa: BLE001 - not a storable result: it simply stays in memory
+            return False
+        self._put(f"result-{key}", payload)
+        return True
+
+    def load_result(self, key: str) -> Any | None:
+        """A stored result, or None if absent, corrupt or holding anything but plain data (then removed)."""
+        payload = self._get(f"result-{key}")
+        if payload is None:
+            return None
+        try:
+            return load_result(payload)
+        except Exception as e:  # noqa: BLE001 - any decoding failure means: recompute
+            self.notes.append(f"Cached result {key[:8]} could not be read ({e}); recomputed it.")
+            self._discard(f"result-{key}")
+            return None
 
     @staticmethod
     def _write(path: Path, blob: bytes) -> None:
@@ -103,13 +192,10 @@ class ModelStore:
 
     def load(self, key: str, template: nn.Module) -> tuple[nn.Module, dict] | None:
         """Fill `template` with the stored weights; None if absent or corrupt (a corrupt entry is removed)."""
-        blob = self._read(key)
-        if blob is None:
+        payload = self._get(key)
+        if payload is None:
             return None
-        payload = blob[_HEADER:]
         try:
-            if hashlib.sha256(payload).hexdigest().encode() != blob[:_HEADER]:
-                raise ValueError("checksum mismatch")
             obj = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
             template.load_state_dict(obj["state"])
         except Exception as e:  # noqa: BLE001 - any decoding failure means: rebuild

@@ -50,14 +50,15 @@ class PerModel:
 # ---------------------------------------------------------------------------------------------
 # shared inputs (never in "Run everything": the analyses below ask for them)
 # ---------------------------------------------------------------------------------------------
-@analysis_def("probe_data", "Probe data", PROBES, "core/probes", in_run_everything=False)
+@analysis_def("probe_data", "Probe data", PROBES, "core/probes", in_run_everything=False, persist=False)
 def _probe_data(run, progress):
     from core.probes import ProbeData
 
     return ProbeData.from_experiment(run.exp)
 
 
-@analysis_def("attack_context", "Attack context", ("core.attacks",), "core/attacks", in_run_everything=False)
+@analysis_def("attack_context", "Attack context", ("core.attacks",), "core/attacks", in_run_everything=False,
+              persist=False)
 def _attack_context(run, progress):
     from core.attacks import AttackContext
 

@@ -13,7 +13,8 @@ same model twice) and a small LRU of finished `Run`s keyed by `run_key` (config 
 uploaded dataset and checkpoint). A run's analyses (attacks, probes, verdict...) are memoised on the Run
 itself, keyed by the analysis name and its settings: "Run everything" fills them with default settings in
 the background thread, pages read them instantly, and a page setting that changes recomputes only that
-analysis. Nothing here is keyed by session, yet nothing leaks across sessions: a run is found only through
+analysis. Each result is also kept in the model store's result cache (keyed by the run, the settings and
+the source of the code that computes it), so a restarted server shows a run it has seen before at once. Nothing here is keyed by session, yet nothing leaks across sessions: a run is found only through
 its key, which needs the uploaded bytes themselves; the session's own uploads stay in `st.session_state`.
 """
 from __future__ import annotations
@@ -25,11 +26,12 @@ import time
 import traceback
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import streamlit as st
 
-from core.cache import ModelStore, stable_hash
+from core.cache import ModelStore, source_fingerprint, stable_hash
 from core.config import ExperimentConfig, dumps
 from core.data import Dataset
 from core.errors import Cancelled, ResidueError
@@ -183,6 +185,7 @@ class Analysis:
     in_run_everything: bool = True
     applies: Callable[["Run"], bool] | None = None  # does "Run everything" compute it for this run?
     resolve: Callable[["Run", dict], dict] | None = None  # fills run-dependent defaults (e.g. the first method)
+    persist: bool = True  # kept in the on-disk result cache (False: inputs holding tensors or locks)
 
     def available(self) -> bool:
         if self.compute is None:  # declared, not wired yet
@@ -200,12 +203,12 @@ ANALYSES: dict[str, Analysis] = {}
 
 def analysis_def(name: str, title: str, modules: tuple[str, ...], arrives_with: str, in_run_everything: bool = True,
                  defaults: dict | None = None, applies: Callable[[Run], bool] | None = None,
-                 resolve: Callable[[Run, dict], dict] | None = None):
+                 resolve: Callable[[Run, dict], dict] | None = None, persist: bool = True):
     """Decorator registering an analysis compute function (None: declared, not wired yet)."""
 
     def add(fn):
         ANALYSES[name] = Analysis(name, title, modules, arrives_with, fn, dict(defaults or {}), in_run_everything,
-                                  applies, resolve)
+                                  applies, resolve, persist)
         return fn
 
     return add
@@ -245,8 +248,25 @@ def analysis(run: Run, name: str, progress: Progress | None = None, **settings) 
         return run._memo[key]
     with run._locks[key]:
         if key not in run._memo:
-            run._memo[key] = a.compute(run, progress or Progress(), **settings)
+            run._memo[key] = _stored_or_computed(run, a, key, settings, progress or Progress())
     return run._memo[key]
+
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _stored_or_computed(run: Run, a: Analysis, key: str, settings: dict, progress: Progress) -> Any:
+    """The result from the store's result cache if this code computed it before, else computed and stored."""
+    store = getattr(run.exp, "store", None)
+    disk = stable_hash([run.key, key, source_fingerprint(_ROOT / "core", _ROOT / "dashboard" / "analyses.py")])
+    if a.persist and store is not None:
+        found = store.load_result(disk)
+        if found is not None:
+            return found
+    out = a.compute(run, progress, **settings)
+    if a.persist and store is not None:
+        store.save_result(disk, out)
+    return out
 
 
 def cached_analysis(run: Run, name: str, **settings) -> Any | None:

@@ -201,6 +201,29 @@ def test_changing_page_never_recomputes(ran):
     assert run._memo == before  # nothing computed again, nothing new
 
 
+def test_a_restarted_server_serves_analyses_from_the_result_cache(ran, monkeypatch):
+    """A new Run for the same key, as after a server restart, reads what "Run everything" computed from the
+    store's result cache: equal results, nothing computed."""
+    import json
+
+    from dashboard import state
+
+    run = state.runs().get(ran.session_state["run_key"])
+    fresh = state.Run(run.key, run.config, run.exp, run.results, run.data_label)
+
+    def must_not_compute(*a, **k):
+        raise AssertionError("computed again")
+
+    for a in state.ANALYSES.values():
+        if a.persist:
+            monkeypatch.setattr(a, "compute", must_not_compute)
+    for name in ("classes", "residuals", "verdict", "landscape", "neighbourhood", "embedding", "attack:lira"):
+        got, first = state.analysis(fresh, name), state.cached_analysis(run, name)
+        assert type(got) is type(first) and got is not first
+        assert json.dumps(got.to_dict(), sort_keys=True, default=str) == \
+            json.dumps(first.to_dict(), sort_keys=True, default=str), name
+
+
 def test_a_page_setting_recomputes_only_its_analysis(ran):
     from dashboard import state
 

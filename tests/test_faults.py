@@ -5,6 +5,7 @@ processes share the cache safely."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import errno
 import io
 import os
@@ -189,6 +190,49 @@ def test_malicious_cache_entry_is_refused_not_run(tmp_path, monkeypatch):
     assert any("corrupt" in n for n in store.notes)
     pickle.loads(pickle.dumps(Evil()))  # the payload was real: unpickled unsafely it does create the folder
     assert (tmp_path / "PWNED").exists()
+
+
+@dataclasses.dataclass
+class Foreign:
+    x: int = 1
+
+
+def test_result_cache_round_trips_plain_data_and_refuses_anything_else(tmp_path, monkeypatch):
+    """Stored results (the dashboard's analyses) come back equal; objects holding tensors are not stored;
+    a planted pickle with a valid checksum is refused, removed, and never run."""
+    import hashlib
+
+    import numpy as np
+
+    from core.verdict import Spread
+
+    monkeypatch.chdir(tmp_path)
+    store = ModelStore(tmp_path / "cache")
+    spread = Spread("forget_acc", [0.1, np.float64(0.2)], [0.3], 0.1, 0.3, 0.05)
+    assert store.save_result("a" * 32, {"s": spread, "xs": np.arange(4.0), "tags": {"x"}})
+    got = store.load_result("a" * 32)
+    assert got["s"] == spread and np.array_equal(got["xs"], np.arange(4.0)) and got["tags"] == {"x"}
+    assert not store.save_result("b" * 32, {"t": torch.zeros(2)})  # torch's loader is never allowed
+    assert store.load_result("b" * 32) is None
+    assert not store.save_result("c" * 32, Foreign())  # picklable, but not the engine's or the dashboard's
+    payload = pickle.dumps({"s": spread, "evil": Evil()})
+    path = tmp_path / "cache" / "results" / "dd" / f"{'d' * 32}.pkl"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(hashlib.sha256(payload).hexdigest().encode() + payload)
+    assert store.load_result("d" * 32) is None
+    assert not (tmp_path / "PWNED").exists() and not path.exists()
+    assert any("could not be read" in n for n in store.notes)
+
+
+def test_source_fingerprint_follows_the_code(tmp_path):
+    from core.cache import source_fingerprint
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    before = source_fingerprint(tmp_path / "pkg")
+    (tmp_path / "pkg" / "a.py").write_text("x = 2\n")
+    source_fingerprint.cache_clear()
+    assert source_fingerprint(tmp_path / "pkg") != before
 
 
 def test_concurrent_sessions_and_processes_share_the_cache(tmp_path):
