@@ -7,6 +7,7 @@ Pure functions: probe results (the dataclasses of `core.probes` or their `to_dic
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 import plotly.graph_objects as go
@@ -88,7 +89,7 @@ def layer_heatmap(layers: Any, metric: str = "probe_acc", trust: dict | None = N
     fig = go.Figure(go.Heatmap(
         z=z, x=[palette.label(n) for n in names], y=rows, text=text, texttemplate="%{text}", customdata=custom,
         colorscale=colorscale, hoverongaps=False,
-        colorbar=dict(title=dict(text=f"{label}<br><sub>{_trust_text(trust)}</sub>", side="right")),
+        colorbar=dict(title=dict(text="<br>".join(textwrap.wrap(label, 14)), side="top")),  # trust: in the title
         hovertemplate=("<b>%{customdata[0]}</b> · layer %{y}<br>" + label + ": %{z:.4g}"
                        "<br>θ_o: %{customdata[1]} · θ_r: %{customdata[2]}"
                        "<br>trust AUC of this layer: %{customdata[3]}<extra></extra>")))
