@@ -54,10 +54,14 @@ def test_divergence_mid_run_is_caught_and_labelled(name, exp):
     assert all(torch.isfinite(p).all() for p in r.model.parameters())  # restored to the last finite state
 
 
-def test_ssd_has_no_step_that_can_diverge(exp):
-    """SSD only multiplies weights by factors <= 1; with a blown-up forward pass it still returns finite weights."""
-    r = get_method("ssd").unlearn(_nan_after(exp.models["original"], 0), exp.task())
+def test_ssd_with_non_finite_importances_is_labelled_not_ok(exp):
+    """SSD has no optimiser step, but a blown-up forward pass makes its importances NaN, which would select
+    no weight and pass θ_o off as unlearned: it is labelled instead, weights untouched and finite."""
+    poisoned = _nan_after(exp.models["original"], 0)
+    r = get_method("ssd").unlearn(poisoned, exp.task())
+    assert r.status == "diverged" and "NaN/inf" in r.message and "\n" not in r.message
     assert all(torch.isfinite(p).all() for p in r.model.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(r.model.parameters(), poisoned.parameters()))
 
 
 def test_exact_retrain_that_blows_up_is_one_clear_line(exp):

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from ..training import epoch_batches
-from .base import Method, Param, register
+from .base import Diverged, Method, Param, register
 
 
 def importance(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int,
@@ -73,6 +73,11 @@ class SSD(Method):
             loop.progress("ssd: importances", done[0], total)
 
         imp_f, imp_d = self.importances(model, task, tick)
+        bad = [n for n in imp_f if not (torch.isfinite(imp_f[n]).all() and torch.isfinite(imp_d[n]).all())]
+        if bad:  # a NaN importance selects nothing: SSD would return θ_o unchanged and call it unlearned
+            raise Diverged(f"ssd: the importances of {', '.join(bad[:3])}{'...' if len(bad) > 3 else ''} are "
+                           "NaN/inf (the model's loss is not finite on this data); nothing was dampened.",
+                           {k: v.detach().clone() for k, v in model.state_dict().items()})
         loop.phase("ssd: dampen", 1)
         changed = 0
         with torch.no_grad():
