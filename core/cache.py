@@ -22,7 +22,7 @@ import pickle
 import tempfile
 import threading
 import warnings
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -82,9 +82,10 @@ def default_root() -> Path:
 
 
 class ModelStore:
-    def __init__(self, root: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None, memory_limit: int = 512 * 2**20):
         self.root = Path(root) if root is not None else default_root()
-        self.memory: dict[str, bytes] = {}
+        self.memory: OrderedDict[str, bytes] = OrderedDict()  # the fallback when the folder is not writable
+        self.memory_limit = memory_limit  # bytes; the least recently used entries go first (rebuilt if asked)
         self.in_memory = False
         self.notes: list[str] = []  # warnings a UI should show (e.g. fell back to memory)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -109,14 +110,18 @@ class ModelStore:
 
     def _put(self, key: str, payload: bytes) -> None:
         blob = hashlib.sha256(payload).hexdigest().encode() + payload
-        if self.in_memory:
+        if not self.in_memory:
+            try:
+                self._write(self._path(key), blob)
+                return
+            except OSError as e:
+                self._fallback(e)
+        with self._guard:
             self.memory[key] = blob
-            return
-        try:
-            self._write(self._path(key), blob)
-        except OSError as e:
-            self._fallback(e)
-            self.memory[key] = blob
+            self.memory.move_to_end(key)
+            total = sum(map(len, self.memory.values()))
+            while total > self.memory_limit and len(self.memory) > 1:
+                total -= len(self.memory.popitem(last=False)[1])
 
     def _get(self, key: str) -> bytes | None:
         """The payload stored under `key`, or None; a corrupt entry is removed."""
@@ -176,15 +181,18 @@ class ModelStore:
             raise
 
     def _read(self, key: str) -> bytes | None:
-        if key in self.memory:
-            return self.memory[key]
+        with self._guard:
+            if key in self.memory:
+                self.memory.move_to_end(key)
+                return self.memory[key]
         try:
             return self._path(key).read_bytes()
         except OSError:
             return None
 
     def _discard(self, key: str) -> None:
-        self.memory.pop(key, None)
+        with self._guard:
+            self.memory.pop(key, None)
         try:
             self._path(key).unlink()
         except OSError:

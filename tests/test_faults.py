@@ -160,6 +160,26 @@ def test_full_disk_or_read_only_cache_degrades_to_memory(tmp_path, monkeypatch, 
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
 
 
+def test_memory_fallback_is_bounded(tmp_path, monkeypatch):
+    """In memory the store keeps at most `memory_limit` bytes, dropping the least recently used entry (which
+    is rebuilt if asked for again): a long session on a read-only disk does not grow without end."""
+    def fail(*a, **k):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(os, "replace", fail)
+    store, build = ModelStore(tmp_path), Builds()
+    with pytest.warns(RuntimeWarning):
+        store.get_or_build({"k": 1}, _small, build)
+    store.memory_limit = int(2.5 * len(next(iter(store.memory.values()))))  # room for two entries
+    for k in (2, 3):
+        store.get_or_build({"k": k}, _small, build)
+    assert store.in_memory and len(store.memory) == 2 and build.calls == 3
+    store.get_or_build({"k": 2}, _small, build)  # still held
+    assert build.calls == 3
+    store.get_or_build({"k": 1}, _small, build)  # dropped first: rebuilt
+    assert build.calls == 4 and len(store.memory) == 2
+
+
 def test_experiment_runs_on_an_unwritable_cache(tmp_path, monkeypatch):
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
