@@ -86,13 +86,20 @@ def layer_heatmap(layers: Any, metric: str = "probe_acc", trust: dict | None = N
     text = [["" if v is None else f"{v:.2f}" for v in row] for row in z]
     colorscale = "Viridis" if HIGH_HOLDS.get(metric, True) else "Viridis_r"
     label = METRIC_LABELS.get(metric, metric)
+    xs = [palette.label(n) for n in names]
+    hover = ("<b>%{customdata[0]}</b> · layer %{y}<br>" + label + ": %{customdata[4]}"
+             "<br>θ_o: %{customdata[1]} · θ_r: %{customdata[2]}<br>trust AUC of this layer: %{customdata[3]}<extra></extra>")
     fig = go.Figure(go.Heatmap(
-        z=z, x=[palette.label(n) for n in names], y=rows, text=text, texttemplate="%{text}", customdata=custom,
-        colorscale=colorscale, hoverongaps=False,
-        colorbar=dict(title=dict(text="<br>".join(textwrap.wrap(label, 14)), side="top")),  # trust: in the title
-        hovertemplate=("<b>%{customdata[0]}</b> · layer %{y}<br>" + label + ": %{z:.4g}"
-                       "<br>θ_o: %{customdata[1]} · θ_r: %{customdata[2]}"
-                       "<br>trust AUC of this layer: %{customdata[3]}<extra></extra>")))
+        z=z, x=xs, y=rows, text=text, texttemplate="%{text}", colorscale=colorscale, hoverinfo="skip",
+        colorbar=dict(title=dict(text="<br>".join(textwrap.wrap(label, 14)), side="top"))))  # trust: in the title
+    # plotly cannot select heatmap cells: an invisible square marker on each filled cell carries the hover and
+    # makes a click a point selection (the page turns it into "this layer in detail")
+    cells = [(i, j) for i in range(len(rows)) for j in range(len(names)) if z[i][j] is not None]
+    fig.add_trace(go.Scatter(
+        x=[xs[j] for _, j in cells], y=[rows[i] for i, _ in cells], mode="markers", showlegend=False,
+        marker=dict(symbol="square", size=34, opacity=0), hovertemplate=hover, name="cells",
+        hoverlabel=dict(bgcolor="#333", font_color="white"),
+        customdata=[custom[i][j] + [f"{z[i][j]:.4g}"] for i, j in cells]))
     palette.style(fig, title=f"{label} — {_trust_text(trust)}", height=max(260, 110 + 70 * len(rows)), big=big)
     fig.update_layout(yaxis=dict(autorange="reversed", title="layer (input → output)"), xaxis=dict(side="bottom"))
     return fig

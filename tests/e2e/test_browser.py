@@ -132,6 +132,14 @@ def test_classroom_walkthrough(browser, server):
         assert page.locator(".js-plotly-plot .main-svg").count() >= plots, f"{label}: a figure did not draw"
         page.wait_for_timeout(400)  # let plotly finish its transition before the picture
         page.screenshot(path=str(ARTIFACTS / f"{label.split(' ')[0].lower().strip('&')}.png"), full_page=True)
+        if label == "Residual heatmap":  # a click on a cell (block2 of the first column) shows that layer in detail
+            layer = page.locator('[data-testid="stSelectbox"]').filter(has_text="Layer (or click").locator("input")
+            assert layer.input_value() == "block1"
+            box = page.locator(".js-plotly-plot").first.locator(".nsewdrag").first.bounding_box()
+            page.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.45)
+            page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === 'block2')",
+                                   timeout=30_000)
+            idle(page, 60_000)
         if label == "Overview & verdict":
             assert plots >= 3
             page.set_viewport_size({"width": 1440, "height": 900})
