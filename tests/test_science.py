@@ -59,3 +59,15 @@ def test_run_jobs_in_process() -> None:
     assert seen == [0, 1, 2, 3]
     with pytest.raises(ResidueError, match="Unknown backend"):
         run_jobs(math.sqrt, specs, backend="spark")
+
+
+def test_run_jobs_on_a_local_dask_cluster() -> None:
+    """The `distributed` extra's backend: the same results, in spec order, each job reported once."""
+    pytest.importorskip("distributed", reason="the optional extra: pip install -e '.[distributed]'")
+    import math
+
+    from core.sweep import run_jobs
+
+    seen: list[int] = []
+    out = run_jobs(math.sqrt, [1.0, 4.0, 9.0, 16.0], backend="dask", workers=2, on_done=lambda i, r: seen.append(i))
+    assert out == [1.0, 2.0, 3.0, 4.0] and sorted(seen) == [0, 1, 2, 3]
