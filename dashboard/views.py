@@ -300,7 +300,8 @@ def attack_results(run, get=None, chosen=None, hp: dict | None = None) -> list:
 
 
 def attacks(run, big: bool = False, get=None, chosen=None, hp: dict | None = None,
-            labels: list[str] | None = None, results: list | None = None) -> list[Panel]:
+            labels: list[str] | None = None, results: list | None = None, scale: str = "both") -> list[Panel]:
+    """`scale`: which ROC to draw, "linear", "log" or "both" (the page toggles one; the report shows both)."""
     from .figures import attacks as f
 
     results = attack_results(run, get, chosen, hp) if results is None else results
@@ -310,21 +311,25 @@ def attacks(run, big: bool = False, get=None, chosen=None, hp: dict | None = Non
     labels = labels or [n for n in DEFAULT_ROC if n in names][:2] or names[:1]
     shown = [r for r in results if r.attack in labels]
     curves = f.curves_from_results(shown)
-    panels = [
-        Panel("attacks-roc", "ROC: can an attacker tell the forgotten samples?",
-              "Each curve is one attack on one model, trying to tell forget-set samples (members) from test "
-              "samples (non-members); the dotted diagonal is guessing. θ_r never saw the forget set, so its "
-              "curve is the honest floor: an unlearned model whose curve stays above θ_r's still gives its "
-              "forgotten data away.", f.roc_figure(curves, False, big=big), "Attacks"),
-        Panel("attacks-roc-log", "The same ROC on log-log axes (the low false-positive regime)",
-              "Privacy is decided at low false-positive rates: an attack that is sure about a few samples is "
-              "dangerous even with an average AUC. Curves that lift off the diagonal at the left show samples "
-              "the attacker identifies with near certainty.", f.roc_figure(curves, True, big=big), "Attacks"),
-        Panel("attacks-auc", "AUC of every attack on every model",
-              "One group per attack, one bar per model; 0.5 is a coin flip. Read each group against θ_r's bar: "
-              "the retrained model shows what an attack finds even when the data is truly gone.",
-              f.auc_bars([(r.attack, r.target, r.roc().auc) for r in results], big=big), "Attacks"),
-    ]
+    panels = []
+    if scale in ("linear", "both"):
+        panels.append(Panel(
+            "attacks-roc", "ROC: can an attacker tell the forgotten samples?",
+            "Each curve is one attack on one model, trying to tell forget-set samples (members) from test samples "
+            "(non-members); the dotted diagonal is guessing. θ_r never saw the forget set, so its curve is the "
+            "honest floor: an unlearned model whose curve stays above θ_r's still gives its forgotten data away.",
+            f.roc_figure(curves, False, big=big), "Attacks"))
+    if scale in ("log", "both"):
+        panels.append(Panel(
+            "attacks-roc-log", "The same ROC on log-log axes (the low false-positive regime)",
+            "Privacy is decided at low false-positive rates: an attack that is sure about a few samples is dangerous "
+            "even with an average AUC. Curves that lift off the diagonal at the left show samples the attacker "
+            "identifies with near certainty.", f.roc_figure(curves, True, big=big), "Attacks"))
+    panels.append(Panel(
+        "attacks-auc", "AUC of every attack on every model",
+        "One group per attack, one bar per model; 0.5 is a coin flip. Read each group against θ_r's bar: the "
+        "retrained model shows what an attack finds even when the data is truly gone.",
+        f.auc_bars([(r.attack, r.target, r.roc().auc) for r in results], big=big), "Attacks"))
     privacy = {r.target: r.extra["privacy"] for r in results if r.attack == "privacy_score" and "privacy" in r.extra
                and r.target != "retrain"}
     if privacy:

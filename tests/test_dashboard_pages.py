@@ -175,6 +175,21 @@ def test_every_page_renders(ran, page):
         assert "waits for" not in " ".join(m.value for m in ran.markdown)
 
 
+def test_attacks_roc_axes_toggle_between_linear_and_log(ran):
+    """One ROC figure at a time on the page (the report keeps both): linear by default, log-log on request."""
+    def log_axes() -> list[bool]:
+        return ['"type":"log"' in c.proto.spec.replace(" ", "") for c in ran.get("plotly_chart")]
+
+    ran.switch_page("pages/attacks.py").run()
+    assert not any(log_axes())
+    ran.session_state["atk.scale"] = "log-log"
+    ran.run()
+    no_exception(ran)
+    assert sum(log_axes()) == 1
+    ran.session_state["atk.scale"] = "linear"
+    ran.run()
+
+
 def test_run_everything_computed_every_view(ran):
     from dashboard import state
 

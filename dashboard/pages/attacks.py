@@ -38,8 +38,11 @@ if run is not None:
     if results:
         labels_all = list(dict.fromkeys(r.attack for r in results))
         default = [n for n in views.DEFAULT_ROC if n in labels_all][:2] or labels_all[:1]
-        labels = st.multiselect("Curves to draw", labels_all, default=default, key="atk.labels",
-                                help="Attack results shown in the ROC figures (each for every model).")
+        c1, c2 = st.columns([3, 1])
+        labels = c1.multiselect("Curves to draw", labels_all, default=default, key="atk.labels",
+                                help="Attack results shown in the ROC figure (each for every model).")
+        axes = c2.segmented_control("ROC axes", ["linear", "log-log"], default="linear", key="atk.scale",
+                                    help="Log-log axes show the low false-positive regime that decides privacy.")
         if any(r.reading for r in results):
             st.caption(":material/info: Some attacks follow **our reading** of a step their paper leaves open; "
                        "see each attack's notes above.")
@@ -51,7 +54,8 @@ if run is not None:
         } for r in results], hide_index=True, width="stretch", column_config={
             k: st.column_config.NumberColumn(format="%.3f")
             for k in ("AUC", "TPR @ 1% FPR", "TPR @ 0.1% FPR", "best accuracy")})
-        for panel in views.attacks(run, ui.big(), labels=labels or None, results=results):
+        for panel in views.attacks(run, ui.big(), labels=labels or None, results=results,
+                                   scale="log" if axes == "log-log" else "linear"):
             ui.show(panel, run)
 
         st.subheader("Score distributions")
