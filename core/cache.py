@@ -14,11 +14,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import importlib
 import io
 import json
 import os
 import pickle
+import sys
 import tempfile
 import threading
 import warnings
@@ -56,14 +56,15 @@ _NUMPY = {("numpy", "dtype"), ("numpy", "ndarray"), ("collections", "OrderedDict
 
 
 class _ResultUnpickler(pickle.Unpickler):
-    """Builds only dataclasses defined in `core` or `dashboard`, numpy arrays and scalars, and builtin
+    """Builds only dataclasses defined in `core` or `dashboard` modules that are already imported (so a
+    planted file cannot make it import, i.e. run, a module), numpy arrays and scalars, and builtin
     containers; any other global (os.system, torch's own loaders...) is refused."""
 
     def find_class(self, module: str, name: str):
         if (module, name) in _NUMPY:
             return super().find_class(module, name)
-        if module.split(".")[0] in ("core", "dashboard"):
-            obj = getattr(importlib.import_module(module), name, None)
+        if module.split(".")[0] in ("core", "dashboard") and module in sys.modules:
+            obj = getattr(sys.modules[module], name, None)
             if isinstance(obj, type) and dataclasses.is_dataclass(obj):
                 return obj
         raise pickle.UnpicklingError(f"refused to load {module}.{name}")

@@ -246,6 +246,14 @@ def test_result_cache_round_trips_plain_data_and_refuses_anything_else(tmp_path,
     assert store.load_result("d" * 32) is None
     assert not (tmp_path / "PWNED").exists() and not path.exists()
     assert any("could not be read" in n for n in store.notes)
+    # naming a module of ours that is not imported must not import (run) it
+    import sys
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    planted = b"cdashboard.app\nmain\n."  # a protocol-0 GLOBAL: the app's own script module
+    path.write_bytes(hashlib.sha256(planted).hexdigest().encode() + planted)
+    assert "dashboard.app" not in sys.modules
+    assert store.load_result("d" * 32) is None and "dashboard.app" not in sys.modules
 
 
 def test_source_fingerprint_follows_the_code(tmp_path):
