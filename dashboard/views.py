@@ -290,12 +290,17 @@ def attack_results(run, get=None, chosen=None, hp: dict | None = None) -> list:
     """Every AttackResult of the chosen attacks (default: those "Run everything" computes)."""
     from .analyses import RUN_EVERYTHING_ATTACKS
 
+    import numpy as np
+
     get = _getter(run, get)
-    out = []
+    out, seen = [], {}
     for name in chosen or RUN_EVERYTHING_ATTACKS:
         found = get(f"attack:{name}", **(hp or {}).get(name, {}))
-        if found is not None:
-            out.extend(found.results)
+        for r in found.results if found is not None else []:
+            twin = seen.setdefault((r.attack, r.target), r)
+            if twin is not r and np.array_equal(twin.scores, r.scores):
+                continue  # the same result reported twice (LiRA on θ_u also comes beside the sample-wise ReA)
+            out.append(r)
     return out
 
 

@@ -190,6 +190,16 @@ def test_attacks_roc_axes_toggle_between_linear_and_log(ran):
     ran.run()
 
 
+def test_each_attack_result_is_listed_once(ran):
+    """LiRA on θ_u is reported by `lira` and again beside the sample-wise ReA: the page lists and draws it once."""
+    from dashboard import state, views
+
+    run = state.runs().get(ran.session_state["run_key"])
+    raw = [r for n in ("lira", "rea_sample") for r in state.cached_analysis(run, f"attack:{n}").results]
+    pairs = [(r.attack, r.target) for r in views.attack_results(run, chosen=["lira", "rea_sample"])]
+    assert len(pairs) == len(set(pairs)) < len(raw)
+
+
 def test_run_everything_computed_every_view(ran):
     from dashboard import state
 

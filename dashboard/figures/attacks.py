@@ -57,8 +57,9 @@ def roc_figure(curves: Sequence[tuple[str, str, Any]], log_scale: bool = False, 
     fig.update_yaxes(title_text="true positive rate" + (" (log)" if log_scale else ""), **axis)
     fig.update_layout(legend=dict(orientation="v", yanchor="bottom", y=0.02, xanchor="right", x=0.98,
                                   bgcolor="rgba(255,255,255,0.8)"))
-    if not log_scale:
+    if not log_scale:  # a square plot: the axes keep [0, 1] and the plot area narrows (not the range widens)
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
+        fig.update_xaxes(constrain="domain")
     return fig
 
 
