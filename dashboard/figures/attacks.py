@@ -55,8 +55,8 @@ def roc_figure(curves: Sequence[tuple[str, str, Any]], log_scale: bool = False, 
     axis = dict(type="log", range=[np.log10(lo), 0]) if log_scale else dict(range=[0, 1])
     fig.update_xaxes(title_text="false positive rate" + (" (log)" if log_scale else ""), **axis)
     fig.update_yaxes(title_text="true positive rate" + (" (log)" if log_scale else ""), **axis)
-    fig.update_layout(legend=dict(orientation="v", yanchor="bottom", y=0.02, xanchor="right", x=0.98,
-                                  bgcolor="rgba(255,255,255,0.8)"))
+    fig.update_layout(legend=dict(orientation="v", yanchor="bottom", y=0.0, xanchor="left", x=1.02,
+                                  bgcolor="rgba(255,255,255,0.8)"))  # beside the curves, never over them
     if not log_scale:  # a square plot: the axes keep [0, 1] and the plot area narrows (not the range widens)
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
         fig.update_xaxes(constrain="domain")
