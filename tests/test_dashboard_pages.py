@@ -190,6 +190,25 @@ def test_attacks_roc_axes_toggle_between_linear_and_log(ran):
     ran.run()
 
 
+def test_attack_choice_outlives_its_closed_settings_form(ran):
+    """The settings form is drawn only while open; what was applied there stays applied after it closes."""
+    ran.switch_page("pages/attacks.py").run()
+    assert not ran.get("multiselect") or all(m.key != "atk.chosen" for m in ran.multiselect)  # closed: not drawn
+    before = set(ran.dataframe[0].value["attack"])
+    assert "lira_online" in before
+    ran.toggle(key="atk.edit").set_value(True).run()
+    ran.multiselect(key="atk.chosen").set_value(["mia_threshold"])
+    next(b for b in ran.get("button") if "Apply" in str(b.proto.label)).click().run()
+    no_exception(ran)
+    ran.toggle(key="atk.edit").set_value(False).run()
+    after = set(ran.dataframe[0].value["attack"])
+    assert "lira_online" not in after and after and after < before
+    ran.toggle(key="atk.edit").set_value(True).run()
+    assert ran.multiselect(key="atk.chosen").value == ["mia_threshold"]  # reopened with what was applied
+    del ran.session_state["atk.applied"]  # back to the defaults for the other tests
+    ran.toggle(key="atk.edit").set_value(False).run()
+
+
 def test_each_attack_result_is_listed_once(ran):
     """LiRA on θ_u is reported by `lira` and again beside the sample-wise ReA: the page lists and draws it once."""
     from dashboard import state, views

@@ -12,12 +12,20 @@ if run is not None:
     from core.attacks import attacks as registry
 
     names = registry.names()
-    st.session_state.setdefault("atk.chosen", [n for n in RUN_EVERYTHING_ATTACKS if n in names])
-    with st.expander("Choose attacks and their settings", icon=":material/tune:"):
-        with st.form("atk.form", border=False):
+    # What was last applied lives here, not in the widgets: the settings form (a widget per hyperparameter of
+    # every attack, heavy for the browser) is drawn only while it is open, and Streamlit forgets the state of
+    # widgets it does not draw.
+    applied = st.session_state.setdefault(
+        "atk.applied", {"chosen": [n for n in RUN_EVERYTHING_ATTACKS if n in names], "hp": {}})
+    if st.toggle("Choose attacks and their settings", key="atk.edit",
+                 help="Each attack runs against every model: θ_o, θ_r and each unlearned model."):
+        st.session_state.setdefault("atk.chosen", applied["chosen"])
+        for name, values in applied["hp"].items():
+            for k, v in values.items():
+                st.session_state.setdefault(f"atk.{name}.{k}", v)
+        with st.form("atk.form"):
             chosen = st.multiselect("Attacks", names, key="atk.chosen", format_func=attack_title,
-                                    help="Each runs against every model: θ_o, θ_r and each unlearned model. "
-                                         "Those not computed by Run everything run when you apply.")
+                                    help="Those not computed by Run everything run when you apply.")
             tabs = st.tabs([attack_title(n) for n in names])
             hp = {}
             for name, tab in zip(names, tabs):
@@ -28,13 +36,14 @@ if run is not None:
                     if cls.reference:
                         st.caption(f"Ref.: {cls.reference}")
                     hp[name] = ui.param_widgets(cls.params, f"atk.{name}")
-            st.form_submit_button("Apply", type="primary", icon=":material/play_arrow:")
+            if st.form_submit_button("Apply", type="primary", icon=":material/play_arrow:"):
+                applied.update(chosen=list(chosen), hp=hp)
 
     def get(name, **settings):
         return ui.analysis(run, name, **settings)
 
-    chosen = st.session_state["atk.chosen"]
-    results = views.attack_results(run, get, chosen, {n: hp[n] for n in chosen})
+    chosen = applied["chosen"]
+    results = views.attack_results(run, get, chosen, {n: applied["hp"].get(n, {}) for n in chosen})
     if results:
         labels_all = list(dict.fromkeys(r.attack for r in results))
         default = [n for n in views.DEFAULT_ROC if n in labels_all][:2] or labels_all[:1]
