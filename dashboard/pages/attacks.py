@@ -54,7 +54,7 @@ if run is not None:
                                     help="Log-log axes show the low false-positive regime that decides privacy.")
         if any(r.reading for r in results):
             st.caption(":material/info: Some attacks follow **our reading** of a step their paper leaves open; "
-                       "see each attack's notes above.")
+                       "each attack's notes are under its settings above.")
         st.dataframe([{
             "attack": r.attack, "model": r.target, "AUC": r.roc().auc, "TPR @ 1% FPR": r.roc().tpr_at_1pct,
             "TPR @ 0.1% FPR": r.roc().tpr_at_01pct, "best accuracy": r.roc().accuracy,
