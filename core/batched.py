@@ -285,9 +285,10 @@ class BatchedOptimizer:
         rows = torch.arange(flat.shape[0]) if active is None else torch.nonzero(active.cpu()).flatten()
         if len(rows) == 0:
             return
-        self.t[rows.to(self.t.device)] += 1  # the caller counts steps, as torch.optim.Adam does
+        on = rows.to(self.t.device)
+        self.t[on] += 1  # the caller counts steps, as torch.optim.Adam does
         groups: dict[tuple[float, float], list[int]] = defaultdict(list)
-        for i, (lr, t) in zip(rows.tolist(), torch.cat([self.lr, self.t], 1)[rows.to(self.t.device)].tolist()):
+        for i, (lr, t) in zip(rows.tolist(), torch.cat([self.lr, self.t], 1)[on].tolist()):
             groups[(lr, t)].append(i)
         b1, b2 = self.betas
         for (lr, _), idx in groups.items():

@@ -49,7 +49,7 @@ def source_fingerprint(*paths: str | Path) -> str:
     return h.hexdigest()[:32]
 
 
-_NUMPY = {("numpy", "dtype"), ("numpy", "ndarray"), ("collections", "OrderedDict"), ("builtins", "set"),
+_ALLOWED_GLOBALS = {("numpy", "dtype"), ("numpy", "ndarray"), ("collections", "OrderedDict"), ("builtins", "set"),
           ("builtins", "frozenset"), ("builtins", "complex")} | {
     (f"numpy.{core}.{mod}", name) for core in ("core", "_core")
     for mod, name in (("numeric", "_frombuffer"), ("multiarray", "_reconstruct"), ("multiarray", "scalar"))}
@@ -61,7 +61,7 @@ class _ResultUnpickler(pickle.Unpickler):
     containers; any other global (os.system, torch's own loaders...) is refused."""
 
     def find_class(self, module: str, name: str):
-        if (module, name) in _NUMPY:
+        if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
         if module.split(".")[0] in ("core", "dashboard") and module in sys.modules:
             obj = getattr(sys.modules[module], name, None)

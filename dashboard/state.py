@@ -257,16 +257,15 @@ _ROOT = Path(__file__).resolve().parents[1]
 
 def _stored_or_computed(run: Run, a: Analysis, key: str, settings: dict, progress: Progress) -> Any:
     """The result from the store's result cache if this code computed it before, else computed and stored."""
-    store = getattr(run.exp, "store", None)
+    store = getattr(run.exp, "store", None) if a.persist else None
+    if store is None:
+        return a.compute(run, progress, **settings)
     disk = stable_hash([run.key, key, source_fingerprint(_ROOT / "core", _ROOT / "dashboard" / "analyses.py")])
-    if a.persist and store is not None:
-        found = store.load_result(disk)
-        if found is not None:
-            return found
-    out = a.compute(run, progress, **settings)
-    if a.persist and store is not None:
-        store.save_result(disk, out)
-    return out
+    found = store.load_result(disk)
+    if found is None:
+        found = a.compute(run, progress, **settings)
+        store.save_result(disk, found)
+    return found
 
 
 def cached_analysis(run: Run, name: str, **settings) -> Any | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import plotly.graph_objects as go
 
 
@@ -289,8 +290,6 @@ DEFAULT_ROC = ("lira_online", "rea_sample", "mia:loss", "leak:sorted_diff", "rea
 def attack_results(run, get=None, chosen=None, hp: dict | None = None) -> list:
     """Every AttackResult of the chosen attacks (default: those "Run everything" computes)."""
     from .analyses import RUN_EVERYTHING_ATTACKS
-
-    import numpy as np
 
     get = _getter(run, get)
     out, seen = [], {}
