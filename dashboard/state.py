@@ -40,12 +40,39 @@ from core.progress import Event, Progress
 from core.results import Results
 
 MAX_RUNS = 4  # finished runs kept in memory per server process (each holds a few small models)
+MAX_PANELS = 64  # sets of figure panels kept per run (one per view and settings), shared by every session
 MAX_CHECKPOINT_BYTES = 100 * 2**20
 
 
 # ---------------------------------------------------------------------------------------------
 # runs
 # ---------------------------------------------------------------------------------------------
+class LRU:
+    """A small thread-safe map that forgets its least recently used entries beyond `size`."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, default=None):
+        with self._lock:
+            if key not in self._items:
+                return default
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 @dataclass
 class Run:
     """One finished experiment: config, engine objects, output-level results and memoised analyses."""
@@ -59,6 +86,21 @@ class Run:
     failed: dict = field(default_factory=dict)  # analysis name -> the one-line error it ended with
     _memo: dict = field(default_factory=dict, repr=False)
     _locks: defaultdict = field(default_factory=lambda: defaultdict(threading.Lock), repr=False)
+    # the views' figure panels, built once per settings for every session (`views.memoised`)
+    panels: LRU = field(default_factory=lambda: LRU(MAX_PANELS), repr=False)
+
+    def memoised(self, key, build: Callable[[], tuple[Any, bool]]) -> Any:
+        """What `build` makes under `key` (the views' panels), made once: sessions asking for it meanwhile wait
+        for that one build instead of repeating it. `build` returns (value, keep); keep=False: not stored."""
+        found = self.panels.get(key)
+        if found is None:
+            with self._locks[("panels", key)]:
+                found = self.panels.get(key)
+                if found is None:
+                    found, keep = build()
+                    if keep:
+                        self.panels.put(key, found)
+        return found
 
     @property
     def toml(self) -> str:
@@ -95,17 +137,12 @@ class _Runs:
     """LRU of finished runs, shared by all sessions of this process."""
 
     def __init__(self, size: int = MAX_RUNS):
-        self.size = size
-        self._runs: OrderedDict[str, Run] = OrderedDict()
+        self._runs: LRU = LRU(size)
         self._lock = threading.Lock()
         self._building: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
     def get(self, key: str | None) -> Run | None:
-        with self._lock:
-            run = self._runs.get(key) if key else None
-            if run is not None:
-                self._runs.move_to_end(key)
-            return run
+        return self._runs.get(key) if key else None
 
     def building(self, key: str) -> threading.Lock:
         """The lock held while the run `key` is built, so concurrent sessions build it once."""
@@ -113,11 +150,7 @@ class _Runs:
             return self._building[key]
 
     def put(self, run: Run) -> None:
-        with self._lock:
-            self._runs[run.key] = run
-            self._runs.move_to_end(run.key)
-            while len(self._runs) > self.size:
-                self._runs.popitem(last=False)
+        self._runs.put(run.key, run)
 
 
 @st.cache_resource(show_spinner=False)

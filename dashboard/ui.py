@@ -68,9 +68,7 @@ def show(panel: Panel, run: state.Run, select: bool = False) -> None:
     `select`: clicks and lasso selections rerun the page; read them with `new_selection(panel)`."""
     from . import export
 
-    fig = panel.fig
-    if big():
-        fig.update_layout(font=dict(size=20), title_font=dict(size=24), legend_font=dict(size=18))
+    fig = panel.fig  # shared by every session (views.memoised): drawn and exported, never changed here
     if panel.title:
         st.subheader(panel.title)
     if select:

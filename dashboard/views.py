@@ -5,6 +5,8 @@ collects them with default settings. So a figure is defined once and looks the s
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -40,6 +42,62 @@ class Panel:
     section: str = ""  # the view it belongs to (report headings)
 
 
+def _frozen(x: Any) -> Any:
+    """A hashable stand-in for a view's setting: values for plain data, identity for result objects."""
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    if isinstance(x, (list, tuple)):
+        return tuple(_frozen(v) for v in x)
+    if isinstance(x, dict):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in x.items()))
+    return ("id", id(x))  # the memo entry holds the object, so its id is not reused while the entry lives
+
+
+def memoised(view: Callable[..., list[Panel]] | None = None, *, peeks: tuple[str, ...] = ()):
+    """Build a view's panels once per run, settings and analysis results, for every session of the process.
+
+    Building plotly figures (validation, layout) is most of a page's server time, and each visit and each
+    student's session would build the same figures again. Panels depend only on the run, the settings and
+    the analysis results the view reads through `get`, which are memoised on the run and never change; a
+    set where some analysis was not ready (None) is not kept. `peeks`: analyses the view shows when someone
+    has computed them, without asking for them (the trust report): their presence is part of the key.
+    Panels are shared between sessions: draw and export them, never change them.
+    """
+    if view is None:
+        return functools.partial(memoised, peeks=peeks)
+    sig = inspect.signature(view)
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs) -> list[Panel]:
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        run, settings = args[0], dict(bound.arguments)
+        if not hasattr(run, "memoised"):  # a plain history dict (live curves), or a stand-in run in a test
+            return view(*args, **kwargs)
+        from .state import cached_analysis
+
+        settings.pop(next(iter(sig.parameters)))
+        settings["peeked"] = [cached_analysis(run, name) for name in peeks]
+        reads: list[Any] = []
+        if "get" in settings:
+            inner = _getter(run, settings.pop("get"))
+
+            def get(name: str, **kw) -> Any:
+                reads.append(inner(name, **kw))
+                return reads[-1]
+
+            bound.arguments["get"] = get
+
+        def build() -> tuple[tuple[list[Panel], dict], bool]:
+            panels = view(*bound.args, **bound.kwargs)
+            return (panels, settings), all(r is not None for r in reads)  # the settings hold what the key names
+
+        return run.memoised((view.__name__, _frozen(settings)), build)[0]
+
+    return wrapper
+
+
+@memoised
 def overview(run, big: bool = False, get: "Get | None" = None) -> list[Panel]:
     from .figures import overview as f
 
@@ -64,6 +122,7 @@ def overview(run, big: bool = False, get: "Get | None" = None) -> list[Panel]:
     ]
 
 
+@memoised
 def curves(run_or_hist: Any, big: bool = False, smooth: int = 1) -> list[Panel]:
     from .figures import curves as f
 
@@ -105,6 +164,7 @@ def default_sample(run) -> int | None:
     return int(ids[0]) if ids else None
 
 
+@memoised
 def classes(run, big: bool = False, get: Get | None = None, model: str | None = None) -> list[Panel]:
     from .figures import classes as f
 
@@ -150,6 +210,7 @@ HEATMAP_CAPTIONS = {
 DEFAULT_METRIC = "patch_recovery"  # the causal measure first: the story and the report show it
 
 
+@memoised(peeks=("trust",))
 def residuals(run, big: bool = False, get: Get | None = None, metric: str = DEFAULT_METRIC,
               columns: list[str] | None = None, model: str | None = None, **settings) -> list[Panel]:
     from .analyses import computed_trust
@@ -192,6 +253,7 @@ def residuals(run, big: bool = False, get: Get | None = None, metric: str = DEFA
     return panels
 
 
+@memoised
 def verdict(run, big: bool = False, get: Get | None = None, measures: list[str] | None = None,
             **settings) -> list[Panel]:
     """The yardstick spread of the measures that decided the verdicts (or of `measures`)."""
@@ -210,6 +272,7 @@ def verdict(run, big: bool = False, get: Get | None = None, measures: list[str] 
         f.spread_figure(v, m, big=big), "Overview") for m in measures if m in v.spreads]
 
 
+@memoised
 def landscape(run, big: bool = False, get: Get | None = None, model: str | None = None,
               which: str = "forget_loss", log: bool = True, surface: bool = False, **settings) -> list[Panel]:
     from .figures import landscape as f
@@ -240,6 +303,7 @@ def landscape(run, big: bool = False, get: Get | None = None, model: str | None 
     return panels
 
 
+@memoised
 def neighbourhood(run, big: bool = False, get: Get | None = None, model: str | None = None, norm: str = "l2",
                   sample_id: int | None = None, radius: float | None = None, **settings) -> list[Panel]:
     from .figures import neighbourhood as f
@@ -303,6 +367,7 @@ def attack_results(run, get=None, chosen=None, hp: dict | None = None) -> list:
     return out
 
 
+@memoised
 def attacks(run, big: bool = False, get=None, chosen=None, hp: dict | None = None,
             labels: list[str] | None = None, results: list | None = None, scale: str = "both") -> list[Panel]:
     """`scale`: which ROC to draw, "linear", "log" or "both" (the page toggles one; the report shows both)."""
@@ -346,6 +411,20 @@ def attacks(run, big: bool = False, get=None, chosen=None, hp: dict | None = Non
     return panels
 
 
+@memoised
+def score_histogram(run, big: bool, results: list, attack: str, model: str) -> list[Panel]:
+    """How one attack scores members and non-members of one model (the Attacks page's closer look)."""
+    from .figures import attacks as f
+
+    return [Panel(
+        f"attacks-hist-{attack}-{model}", f"{attack} scores on {model}",
+        "Bars show how the attack scores members (coloured) and non-members (grey) of this model; the more the two "
+        "piles overlap, the less the attack can tell them apart.",
+        f.score_histogram(r.scores, r.labels, model=model, big=big), "Attacks")
+        for r in results if r.attack == attack and r.target == model][:1]
+
+
+@memoised
 def relearning(run, big: bool = False, get: Get | None = None, model: str | None = None,
                hp: dict | None = None) -> list[Panel]:
     from .figures import relearning as f
@@ -371,6 +450,7 @@ def relearning(run, big: bool = False, get: Get | None = None, model: str | None
     ]
 
 
+@memoised
 def embedding(run, big: bool = False, get: Get | None = None, models: list[str] | None = None,
               selected: int | None = None, **settings) -> list[Panel]:
     from .figures import embedding as f

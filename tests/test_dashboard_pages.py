@@ -245,6 +245,40 @@ def test_changing_page_never_recomputes(ran):
     assert run._memo == before  # nothing computed again, nothing new
 
 
+def test_figures_are_built_once_per_run_and_settings_for_every_session(ran, monkeypatch):
+    """Views memoise their panels on the run: the same settings give the same figures (no rebuild, shared by
+    sessions), other settings their own, a view whose analysis was not ready is built again later, and
+    sessions asking at once wait for one build."""
+    import threading
+    import time
+
+    from dashboard import state, views
+    from dashboard.figures import overview
+
+    run = state.runs().get(ran.session_state["run_key"])
+    assert views.classes(run, False) is views.classes(run, False) != []
+    assert views.classes(run, True) is not views.classes(run, False)  # presentation mode: its own figures
+    assert views.residuals(run, False, lambda name, **kw: None) == []  # pending: drawn empty, not kept
+    assert views.residuals(run, False) != []
+
+    fresh = state.Run(run.key, run.config, run.exp, run.results, run.data_label, _memo=run._memo)
+    calls, build = [], overview.accuracy_bars
+
+    def slow(*a, **k):
+        calls.append(1)
+        time.sleep(0.3)
+        return build(*a, **k)
+
+    monkeypatch.setattr(overview, "accuracy_bars", slow)
+    got = [None] * 4
+    threads = [threading.Thread(target=lambda i=i: got.__setitem__(i, views.overview(fresh, False))) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and all(g is got[0] for g in got)
+
+
 def test_a_restarted_server_serves_analyses_from_the_result_cache(ran, monkeypatch):
     """A new Run for the same key, as after a server restart, reads what "Run everything" computed from the
     store's result cache: equal results, nothing computed."""

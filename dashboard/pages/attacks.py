@@ -56,11 +56,11 @@ if run is not None:
             st.caption(":material/info: Some attacks follow **our reading** of a step their paper leaves open; "
                        "each attack's notes are under its settings above.")
         st.dataframe([{
-            "attack": r.attack, "model": r.target, "AUC": r.roc().auc, "TPR @ 1% FPR": r.roc().tpr_at_1pct,
-            "TPR @ 0.1% FPR": r.roc().tpr_at_01pct, "best accuracy": r.roc().accuracy,
-            "members": r.roc().n_pos, "non-members": r.roc().n_neg,
+            "attack": r.attack, "model": r.target, "AUC": roc.auc, "TPR @ 1% FPR": roc.tpr_at_1pct,
+            "TPR @ 0.1% FPR": roc.tpr_at_01pct, "best accuracy": roc.accuracy,
+            "members": roc.n_pos, "non-members": roc.n_neg,
             "note": f"MIA-efficacy {r.extra['efficacy']:.3f}" if "efficacy" in r.extra else "",
-        } for r in results], hide_index=True, width="stretch", column_config={
+        } for r, roc in ((r, r.roc()) for r in results)], hide_index=True, width="stretch", column_config={
             k: st.column_config.NumberColumn(format="%.3f")
             for k in ("AUC", "TPR @ 1% FPR", "TPR @ 0.1% FPR", "best accuracy")})
         for panel in views.attacks(run, ui.big(), labels=labels or None, results=results,
@@ -71,16 +71,8 @@ if run is not None:
         a, b = st.columns(2)
         which = a.selectbox("Attack result", labels_all, key="atk.hist.attack")
         model = b.selectbox("Model", run.model_names, key="atk.hist.model")
-        found = [r for r in results if r.attack == which and r.target == model]
-        if found:
-            from dashboard.figures import attacks as figs
-
-            r = found[0]
-            ui.show(views.Panel(
-                f"attacks-hist-{which}-{model}", f"{which} scores on {model}",
-                "Bars show how the attack scores members (coloured) and non-members (grey) of this model; the "
-                "more the two piles overlap, the less the attack can tell them apart.",
-                figs.score_histogram(r.scores, r.labels, model=model, big=ui.big()), "Attacks"), run)
+        for panel in views.score_histogram(run, ui.big(), results, which, model):
+            ui.show(panel, run)
     elif not any(state.pending(run, f"attack:{n}") for n in chosen):
         st.info("Choose at least one attack above.")
     st.subheader("One sample, every attack")

@@ -22,7 +22,7 @@ if run is not None:
             st.download_button("Download report (.html)", built[1], file_name=f"{name}.html", mime="text/html",
                                on_click="ignore", icon=":material/download:", key="report.dl", width="stretch")
             st.caption(f"{len(built[1]) / 2**20:.1f} MB, plotly.js included once; opens offline.")
-    c2.download_button("Results (.json)", run.results.to_json(), file_name=f"{name}.json",
+    c2.download_button("Results (.json)", run.results.to_json, file_name=f"{name}.json",
                        mime="application/json", on_click="ignore", icon=":material/data_object:", key="report.json",
                        width="stretch")
     c3.download_button("Config (.toml)", run.toml, file_name=f"{name}.toml", mime="application/toml",
