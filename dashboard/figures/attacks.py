@@ -51,7 +51,8 @@ def roc_figure(curves: Sequence[tuple[str, str, Any]], log_scale: bool = False, 
     lo = floor if log_scale else 0.0
     fig.add_trace(go.Scatter(x=[lo, 1], y=[lo, 1], mode="lines", name="random guess",
                              line=dict(color="#999999", width=1.5, dash="dot"), hoverinfo="skip"))
-    palette.style(fig, title, height=height or (640 if big else 520), big=big)
+    names = [t.name or "" for t in fig.data]  # the legend sits to the right: room for its longest entry
+    palette.style(fig, title, height=height or (640 if big else 520), big=big, r=50 + 7 * max(map(len, names)))
     axis = dict(type="log", range=[np.log10(lo), 0]) if log_scale else dict(range=[0, 1])
     fig.update_xaxes(title_text="false positive rate" + (" (log)" if log_scale else ""), **axis)
     fig.update_yaxes(title_text="true positive rate" + (" (log)" if log_scale else ""), **axis)
@@ -134,7 +135,7 @@ def auc_bars(rows: Sequence[tuple[str, str, float]], title: str | None = None, b
                              marker_color=palette.colour(m),
                              hovertemplate=f"<b>{m}</b> %{{x}}<br>AUC %{{y:.3f}}<extra></extra>"))
     fig.add_hline(y=0.5, line=dict(color="#999999", dash="dot"), annotation_text="random guess")
-    palette.style(fig, title, height=440, big=big)
+    palette.style(fig, title, height=440, big=big, b=110)  # the attack names below turn sideways
     fig.update_layout(barmode="group")
     fig.update_yaxes(title_text="AUC", range=[0, 1])
     return fig

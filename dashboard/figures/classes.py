@@ -73,6 +73,6 @@ def prediction_matrix_figure(matrices: list[Any], big: bool = False) -> go.Figur
         fig.update_yaxes(title_text="true class" if j == 1 else None, categoryorder="array", categoryarray=order,
                          autorange="reversed", row=1, col=j)
     part = ms[0].get("part", "") if ms else ""
-    palette.style(fig, height=500 if big else 440, big=big)
+    palette.style(fig, height=500 if big else 440, big=big, r=140)  # the colour bar
     fig.update_layout(title=dict(text=f"Where the predictions go ({part})", x=0.01), margin=dict(t=80))
     return fig

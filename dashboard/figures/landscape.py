@@ -100,7 +100,7 @@ def plane_contour(plane: Any, which: str = "forget_loss", log: bool = True, big:
             hovertemplate=f"<b>{palette.label(name)}</b><br>({x:.3g}, {y:.3g})"
                           + ("" if v is None else f"<br>{label} {v:.4g}") + "<extra></extra>"))
     kind = "plane through θ_o, θ_u, θ_r" if p.get("kind") == "models" else "filter-normalised random plane around θ_u"
-    palette.style(fig, title=f"{WHICH.get(which, which)} on the {kind}", height=520, big=big)
+    palette.style(fig, title=f"{WHICH.get(which, which)} on the {kind}", height=520, big=big, r=230)  # colour bar
     axis = "distance in parameter space" if p.get("kind") == "models" else "filter-normalised units"
     fig.update_layout(xaxis=dict(title=f"axis 1 ({axis})"),
                       yaxis=dict(title=f"axis 2 ({axis})", scaleanchor="x", scaleratio=1))

@@ -41,7 +41,7 @@ def recognition_figure(sweep, big: bool = False, kinds: tuple[str, ...] = ("rand
                 marker=dict(size=6 if kind == "random" else 7, symbol="circle" if kind == "random" else "diamond"),
                 hovertemplate=(f"<b>{palette.label(name)}</b> ({_KIND_LABEL[kind]})<br>τ = %{{x:.3g}}"
                                "<br>recognised %{y:.1%}<extra></extra>")))
-    palette.style(fig, height=460 if big else 400, big=big)
+    palette.style(fig, height=460 if big else 400, big=big, t=80)  # two legend rows
     fig.update_xaxes(title_text=f"perturbation radius τ ({_norm_label(s['norm'])})")
     fig.update_yaxes(title_text="forget samples recognised", tickformat=".0%", range=[-0.03, 1.03])
     return fig
@@ -140,17 +140,19 @@ def perturbed_strip_figure(examples, big: bool = False) -> go.Figure:
     fig.update_xaxes(showticklabels=False, showgrid=False)
     # predictions under each image, one line per model in its colour
     names = list(e["predictions"])
+    notes = []
     for j in range(n):
         dom = fig.layout[f"xaxis{'' if j == 0 else j + 1}"].domain
         xc = (dom[0] + dom[1]) / 2
         for i, name in enumerate(names):
             pred, conf = e["predictions"][name][j], e["confidence"][name][j]
             mark = "✓" if pred == e["label"] else "✗"
-            fig.add_annotation(x=xc, y=0, yshift=-6 - (22 if big else 17) * i, xref="paper", yref="paper",
-                               showarrow=False, xanchor="center", yanchor="top",
-                               text=f"{palette.label(name)}: {pred} {mark}", font=dict(color=palette.colour(name),
-                                                                                        size=14 if big else 11),
-                               hovertext=f"p(label {e['label']}) = {conf:.2f}")
+            notes.append(dict(x=xc, y=0, yshift=-6 - (22 if big else 17) * i, xref="paper", yref="paper",
+                              showarrow=False, xanchor="center", yanchor="top",
+                              text=f"{palette.label(name)}: {pred} {mark}",
+                              font=dict(color=palette.colour(name), size=14 if big else 11),
+                              hovertext=f"p(label {e['label']}) = {conf:.2f}"))
+    fig.update_layout(annotations=[*fig.layout.annotations, *notes])  # at once: add_annotation re-checks them all
     palette.style(fig, height=(300 if big else 250) + 28 * len(names), big=big)
     fig.update_layout(margin=dict(b=40 + 30 * len(names), t=90), showlegend=False,
                       title=dict(text=f"label {e['label']} · τ = {e['radius']:.3g} ({_norm_label(e['norm'])})", x=0.01))

@@ -100,7 +100,8 @@ def layer_heatmap(layers: Any, metric: str = "probe_acc", trust: dict | None = N
         marker=dict(symbol="square", size=34, opacity=0), hovertemplate=hover, name="cells",
         hoverlabel=dict(bgcolor="#333", font_color="white"),
         customdata=[custom[i][j] + [f"{z[i][j]:.4g}"] for i, j in cells]))
-    palette.style(fig, title=f"{label} — {_trust_text(trust)}", height=max(260, 110 + 70 * len(rows)), big=big)
+    palette.style(fig, title=f"{label} — {_trust_text(trust)}", height=max(260, 110 + 70 * len(rows)), big=big,
+                 r=160)  # the colour bar
     fig.update_layout(yaxis=dict(autorange="reversed", title="layer (input → output)"), xaxis=dict(side="bottom"))
     return fig
 
