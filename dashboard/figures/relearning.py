@@ -51,13 +51,17 @@ def relearning_figure(rea, big: bool = False) -> go.Figure:
             name = sel[0]["model"]
             colour = palette.colour(name)
             steps = list(range(len(sel[0]["curve"])))
+            xs, ys, about = [], [], []  # every draw in one trace, broken by gaps: one trace draws far faster
             for r in sel:
-                fig.add_trace(go.Scatter(
-                    x=steps, y=r["curve"], mode="lines", line=dict(color=_rgba(colour, 0.35), width=1),
-                    legendgroup=name, showlegend=False,
-                    hovertemplate=(f"<b>{palette.label(name)}</b> draw {r['draw']}, class {r['cls']}<br>"
-                                   f"step %{{x}}: probe accuracy %{{y:.0%}}<br>steps to {thr:.0%}: {r['steps']}"
-                                   "<extra></extra>")), row=1, col=j)
+                xs += [*steps, None]
+                ys += [*r["curve"], None]
+                about += [[r["draw"], r["cls"], r["steps"]]] * len(steps) + [[None] * 3]
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, customdata=about, mode="lines", line=dict(color=_rgba(colour, 0.35), width=1),
+                legendgroup=name, showlegend=False, connectgaps=False,
+                hovertemplate=(f"<b>{palette.label(name)}</b> draw %{{customdata[0]}}, class %{{customdata[1]}}<br>"
+                               f"step %{{x}}: probe accuracy %{{y:.0%}}<br>steps to {thr:.0%}: %{{customdata[2]}}"
+                               "<extra></extra>")), row=1, col=j)
             mean = np.mean([r["curve"] for r in sel], axis=0)
             fig.add_trace(go.Scatter(
                 x=steps, y=mean.tolist(), mode="lines", line=dict(color=colour, width=3),
