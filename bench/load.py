@@ -1,15 +1,24 @@
-"""Load test (issue 9): N concurrent browser sessions against the real dashboard server.
+"""Load test (issue 9): N concurrent sessions against the real dashboard server.
 
-`python bench/load.py [--sessions 10]` (or `python bench/run.py --only load`). Starts `streamlit run
-dashboard/app.py` headless on a free port with an empty temporary model cache, opens N browser contexts of
-one headless Chromium (each an asyncio task, so they really overlap), and in each session:
+`python bench/load.py [--sessions 10] [--client ws|browser]` (or `python bench/run.py --only load`). Starts
+`streamlit run dashboard/app.py` headless on a free port with an empty temporary model cache, then drives N
+sessions at once (each an asyncio task, so they really overlap). In each session:
 
-1. opens the app: the default preset ("Forget the digit 7") runs by itself; waits for the result;
-2. presses "Run everything" (the same preset: the shared run, so this measures the round trip);
-3. sets its own seed (100 + i) in the sidebar without running it: its own setting;
-4. switches through every page, timing each switch until the page's figures have drawn;
-5. checks that it still shows its own seed, that its pages show the default run's results, and that no
-   page raised an exception.
+1. open the app: the default preset ("Forget the digit 7") runs by itself; wait for the result;
+2. press "Run everything" (the same preset: the shared run, so this measures the round trip);
+3. set its own seed (100 + i) in the sidebar without running it: its own setting;
+4. switch through every page, timing each switch;
+5. check that it still has its own setting, that its pages show the default run's results (seed 0, every
+   figure there), and that no page raised an exception.
+
+Two kinds of client:
+- `ws` (default): each session speaks Streamlit's own websocket protocol, as the browser's JavaScript does
+  (BackMsg rerun requests with widget states out, ForwardMsg deltas in). A page switch is timed from the
+  request to the script's "finished" message, after every element of the page has arrived: the server's
+  share of a page switch, which is what N sessions contend for.
+- `browser`: one headless Chromium with N contexts, timed until every figure has drawn. On one 2-core
+  machine the N renderers compete with the server for the same cores, so this measures Chromium as much
+  as the server (one session alone switches pages in under a second in the browser).
 
 Budgets (issue 9): all sessions succeed, p95 page switch <= 3 s on 2 cores, server peak RSS <= 4 GB.
 Peak RSS: the server's process tree sampled with psutil every 0.2 s, and the kernel's own high-water mark
@@ -131,6 +140,170 @@ async def session(browser, url: str, index: int) -> Outcome:
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# websocket sessions: Streamlit's protocol without a browser
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Element:
+    """What a client needs of one element of a script run: its kind, text and widget id."""
+
+    kind: str  # "heading", "markdown", "plotly_chart", "button", "exception", ...
+    text: str = ""
+    id: str = ""
+    proto: object = None
+
+
+class WsSession:
+    """One dashboard session over Streamlit's websocket, driven the way the browser drives it."""
+
+    def __init__(self, url: str):
+        self.url = url.replace("http://", "ws://") + "/_stcore/stream"
+        self.pages: dict[str, str] = {}  # page name -> page_script_hash
+        self.page = ""  # the current page's hash
+        self.widgets: dict[str, object] = {}  # widget id -> WidgetState this session set (sent with every rerun)
+        self.elements: list[Element] = []  # of the last finished script run
+        self._conn = None
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._reader = None
+
+    async def open(self) -> None:
+        from websockets.asyncio.client import connect
+
+        self._conn = await connect(self.url, subprotocols=["streamlit"], max_size=None, open_timeout=60)
+        self._reader = asyncio.create_task(self._read())
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def _read(self) -> None:
+        """Group ForwardMsgs into script runs: a run starts with new_session and ends with script_finished."""
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        elements: list[Element] = []
+        async for data in self._conn:
+            msg = ForwardMsg()
+            msg.ParseFromString(data)
+            kind = msg.WhichOneof("type")
+            if kind == "new_session":
+                elements = []
+                self._names(msg.new_session.app_pages)
+                self.page = msg.new_session.page_script_hash or self.page
+            elif kind == "navigation":
+                self._names(msg.navigation.app_pages)
+                self.page = msg.navigation.page_script_hash or self.page
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                elements.append(_element(msg.delta.new_element))
+            elif kind == "script_finished":
+                status = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
+                await self._queue.put((status, elements, time.perf_counter()))
+
+    def _names(self, app_pages) -> None:
+        for p in app_pages:
+            self.pages[p.page_name] = p.page_script_hash
+
+    async def rerun(self, page: str | None = None, trigger: str | None = None) -> None:
+        """Ask for a script run (what a click does): on `page`, with a button `trigger`ed."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        back = BackMsg()
+        state = back.rerun_script
+        state.page_script_hash = self.pages.get(page, self.page) if page else self.page
+        state.widget_states.widgets.extend(self.widgets.values())
+        if trigger:
+            state.widget_states.widgets.append(WidgetState(id=trigger, trigger_value=True))
+        await self._conn.send(back.SerializeToString())
+
+    async def finished(self, timeout: float, until=lambda els: True) -> float:
+        """Wait for a successful script run whose elements satisfy `until`; the time it finished."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            status, elements, t = await asyncio.wait_for(self._queue.get(), max(0.1, deadline - time.perf_counter()))
+            if status == "FINISHED_SUCCESSFULLY" and until(elements):
+                self.elements = elements
+                return t
+
+    def find(self, kind: str, text: str) -> Element | None:
+        return next((e for e in self.elements if e.kind == kind and text in e.text), None)
+
+    def set_number(self, label: str, value: int) -> None:
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        el = self.find("number_input", label)
+        if el is None:
+            raise AssertionError(f"no number input {label!r} on the page")
+        self.widgets[el.id] = WidgetState(id=el.id, int_value=value)
+
+
+def _element(el) -> Element:
+    kind = el.WhichOneof("type")
+    body = getattr(el, kind)
+    text = next((getattr(body, f) for f in ("body", "label", "message", "code_text") if hasattr(body, f)), "")
+    return Element(kind, str(text), getattr(body, "id", ""), body)
+
+
+def _run_done(els: list[Element]) -> bool:
+    """The whole run is over: "Run everything" is back (no Stop) and figures are there."""
+    return (any(e.kind == "button" and e.text == "Run everything" for e in els)
+            and any(e.kind == "plotly_chart" for e in els))
+
+
+async def ws_session(url: str, index: int) -> Outcome:
+    out = Outcome(index)
+    s = WsSession(url)
+    try:
+        t0 = time.perf_counter()
+        await s.open()
+        await s.rerun()
+        out.first_result_s = await s.finished(RUN_TIMEOUT_MS / 1000, _run_done) - t0
+
+        t0 = time.perf_counter()
+        await s.rerun(trigger=s.find("button", "Run everything").id)
+        out.run_again_s = await s.finished(RUN_TIMEOUT_MS / 1000, _run_done) - t0
+
+        own = SEED0 + index
+        s.set_number("Seed", own)
+        await s.rerun()
+        await s.finished(120)
+
+        for label, title, *least in PAGES:
+            name = next((n for n in s.pages if n == label or n.startswith(label)), None)
+            if name is None:
+                raise AssertionError(f"no page {label!r} in {sorted(s.pages)}")
+            t0 = time.perf_counter()
+            await s.rerun(page=name)
+            out.switches[label] = await s.finished(120, lambda els: any(
+                e.kind == "heading" and e.text == title for e in els)) - t0
+            exc = next((e for e in s.elements if e.kind == "exception"), None)
+            if exc is not None:
+                raise AssertionError(f"{label}: {exc.text}")
+            figures = sum(e.kind == "plotly_chart" for e in s.elements)
+            if least and figures < least[0]:
+                raise AssertionError(f"{label}: {figures} figures, expected at least {least[0]}")
+            text = "\n".join(e.text for e in s.elements)
+            if "settings differ from this run" not in text:  # its own seed is still set, not another's run
+                raise AssertionError(f"{label}: the sidebar no longer holds this session's own seed")
+            if label == "Report & export" and not re.search(r"seed 0\b", text):
+                raise AssertionError("the report page does not show the default run (seed 0)")
+        seed = s.find("number_input", "Seed")
+        if seed is None or (seed.proto.set_value and int(seed.proto.value) != own):
+            raise AssertionError(f"the seed input no longer holds {own}")
+        out.ok = True
+    except Exception as e:  # noqa: BLE001 - a failed session is counted and described, not fatal
+        out.error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+    finally:
+        await s.close()
+    return out
+
+
+async def drive_ws(url: str, n: int) -> list[Outcome]:
+    return list(await asyncio.gather(*(ws_session(url, i) for i in range(n))))
+
+
+
 class PeakRSS:
     """Samples the resident memory of a process and its children in a background thread."""
 
@@ -166,7 +339,7 @@ def percentile(values: list[float], q: float) -> float:
     return s[max(0, math.ceil(q * len(s)) - 1)] if s else float("nan")
 
 
-async def drive(url: str, n: int) -> list[Outcome]:
+async def drive_browser(url: str, n: int) -> list[Outcome]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -177,14 +350,14 @@ async def drive(url: str, n: int) -> list[Outcome]:
             await browser.close()
 
 
-def measure(n: int = 10) -> dict:
+def measure(n: int = 10, client: str = "ws") -> dict:
     """Start the server with an empty cache, drive n sessions at once, stop it; the figures as a dict."""
     with tempfile.TemporaryDirectory(prefix="residue-load-") as tmp:
         server = Server(Path(tmp) / "cache", Path(tmp) / "server.log")
         rss = PeakRSS(server.proc.pid)
         t0 = time.perf_counter()
         try:
-            outcomes = asyncio.run(drive(server.url, n))
+            outcomes = asyncio.run({"ws": drive_ws, "browser": drive_browser}[client](server.url, n))
         finally:
             wall = time.perf_counter() - t0
             sampled = rss.stop()
@@ -193,7 +366,7 @@ def measure(n: int = 10) -> dict:
     switches = [s for o in outcomes for s in o.switches.values()]
     ok = [o for o in outcomes if o.ok]
     return {
-        "sessions": n, "succeeded": len(ok), "wall_s": wall,
+        "sessions": n, "client": client, "succeeded": len(ok), "wall_s": wall,
         "first_result_s": {"median": statistics.median(o.first_result_s for o in ok) if ok else None,
                            "max": max((o.first_result_s for o in ok), default=None)},
         "run_again_s_median": statistics.median(o.run_again_s for o in ok) if ok else None,
@@ -207,7 +380,8 @@ def measure(n: int = 10) -> dict:
 def report(r: dict) -> str:
     ps = r["page_switch_s"]
     lines = [
-        f"concurrent sessions            {r['succeeded']} / {r['sessions']} succeeded  (wall {r['wall_s']:.0f} s)",
+        f"concurrent {r['client']} sessions{' ' * (11 - len(r['client']))}{r['succeeded']} / {r['sessions']} succeeded  "
+        f"(wall {r['wall_s']:.0f} s)",
         f"first result (cold, shared)    median {r['first_result_s']['median'] or float('nan'):.1f} s, "
         f"max {r['first_result_s']['max'] or float('nan'):.1f} s",
         f"Run everything again (warm)    median {r['run_again_s_median'] or float('nan'):.2f} s",
@@ -222,10 +396,12 @@ def report(r: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--client", choices=["ws", "browser"], default="ws",
+                    help="Streamlit's websocket protocol (the server's share) or headless Chromium (with rendering)")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv if argv is not None else [])
-    print(f"load: {args.sessions} concurrent browser sessions, default preset, empty model cache")
-    r = measure(args.sessions)
+    print(f"load: {args.sessions} concurrent {args.client} sessions, default preset, empty model cache")
+    r = measure(args.sessions, args.client)
     print(report(r))
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=2))
