@@ -69,6 +69,18 @@ class Outcome:
     switches: dict[str, float] = field(default_factory=dict)
 
 
+def _shows_default_run(text: str) -> None:
+    """The report page prints the settings of the run the pages show: the default run (seed 0) that every
+    session ran, never another session's own seed."""
+    if not re.search(r"seed 0\b", text):
+        raise AssertionError("the report page does not show the default run (seed 0)")
+
+
+def _described(e: Exception) -> str:
+    """A failed session's one line (it is counted and described, not fatal)."""
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+
+
 async def _idle(page, timeout: int = RUN_TIMEOUT_MS) -> None:
     """Wait for the script run a click started (if it starts at all) to end."""
     try:
@@ -126,15 +138,13 @@ async def session(browser, url: str, index: int) -> Outcome:
                 raise AssertionError(f"{label}: {drawn} figures drawn, expected at least {least[0]}")
             if label == "Report & export":  # it prints the settings of the run the pages show
                 await page.get_by_text("# Residue experiment").first.wait_for(timeout=60_000)
-                text = await page.locator('[data-testid="stMain"]').inner_text()
-                if not re.search(r"seed 0\b", text):  # the default run this session ran, not another's
-                    raise AssertionError("the report page does not show the default run (seed 0)")
+                _shows_default_run(await page.locator('[data-testid="stMain"]').inner_text())
 
         if await seed.input_value() != own:
             raise AssertionError(f"shows seed {await seed.input_value()!r}, not its own {own}")
         out.ok = True
     except Exception as e:  # noqa: BLE001 - a failed session is counted and described, not fatal
-        out.error = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        out.error = _described(e)
     finally:
         await ctx.close()
     return out
@@ -286,14 +296,14 @@ async def ws_session(url: str, index: int) -> Outcome:
             text = "\n".join(e.text for e in s.elements)
             if "settings differ from this run" not in text:  # its own seed is still set, not another's run
                 raise AssertionError(f"{label}: the sidebar no longer holds this session's own seed")
-            if label == "Report & export" and not re.search(r"seed 0\b", text):
-                raise AssertionError("the report page does not show the default run (seed 0)")
-        seed = s.find("number_input", "Seed")
+            if label == "Report & export":
+                _shows_default_run(text)
+        seed = s.find("number_input", "Seed")  # where the server says which value it holds, it is this session's
         if seed is None or (seed.proto.set_value and int(seed.proto.value) != own):
             raise AssertionError(f"the seed input no longer holds {own}")
         out.ok = True
     except Exception as e:  # noqa: BLE001 - a failed session is counted and described, not fatal
-        out.error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        out.error = _described(e)
     finally:
         await s.close()
     return out
