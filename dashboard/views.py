@@ -46,6 +46,8 @@ def _frozen(x: Any) -> Any:
     """A hashable stand-in for a view's setting: values for plain data, identity for result objects."""
     if x is None or isinstance(x, (bool, int, float, str)):
         return x
+    if isinstance(x, np.generic):  # a numpy number from a slider or a result: its value, not its identity
+        return x.item()
     if isinstance(x, (list, tuple)):
         return tuple(_frozen(v) for v in x)
     if isinstance(x, dict):

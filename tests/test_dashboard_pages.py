@@ -257,6 +257,9 @@ def test_figures_are_built_once_per_run_and_settings_for_every_session(ran, monk
 
     run = state.runs().get(ran.session_state["run_key"])
     assert views.classes(run, False) is views.classes(run, False) != []
+    sid = views.default_sample(run)  # a numpy number names the same settings as the plain one
+    assert views.neighbourhood(run, False, None, None, "l2", sid) is views.neighbourhood(run, False, None, None, "l2",
+                                                                                       np.int64(sid))
     assert views.classes(run, True) is not views.classes(run, False)  # presentation mode: its own figures
     assert views.residuals(run, False, lambda name, **kw: None) == []  # pending: drawn empty, not kept
     assert views.residuals(run, False) != []
