@@ -72,6 +72,10 @@ class LRU:
     def __len__(self) -> int:
         return len(self._items)
 
+    def keys(self) -> list:
+        with self._lock:
+            return list(self._items)
+
 
 @dataclass
 class Run:
@@ -407,6 +411,15 @@ def _build_run(key: str, config: ExperimentConfig, dataset: Dataset | None, data
             found.failed[a.name] = f"{a.title} failed: {type(e).__name__}: {e}"
         job.pending.discard(a.name)
         job.analyses_done += 1
+    progress("drawing the figures", 1, 1)
+    try:  # so that a first visit to each page after the run only draws
+        from . import views
+
+        views.warm(found)
+    except (Cancelled, EngineMissing):
+        raise
+    except Exception:  # noqa: BLE001 - a view that cannot be drawn says so on its page; the run stands
+        traceback.print_exc()
     if fresh:  # a run taken from memory keeps the time it took the first time
         found.seconds = time.perf_counter() - start
     _summarise(found)

@@ -160,6 +160,27 @@ def _pick(run, model: str | None) -> str | None:
     return model if model in names else (names[0] if names else None)
 
 
+def default_yardstick(verdict) -> str | None:
+    """The measure the Overview's yardstick shows first: the first one that decided a verdict."""
+    measures = list(verdict.spreads)
+    decided = [m for x in verdict.verdicts.values() for m in x.decided_by if m in measures]
+    return (decided or measures or [None])[0]
+
+
+def radii_shown(sweep) -> list[float]:
+    """The radii offered for one sample's neighbourhood (τ = 0 is the sample itself)."""
+    return [r for r in sweep.radii if r > 0]
+
+
+def default_radius(sweep) -> float:
+    return radii_shown(sweep)[len(radii_shown(sweep)) // 2]
+
+
+def default_embedding_models(run) -> list[str]:
+    """θ_o, the first unlearned model and θ_r, side by side."""
+    return [m for m in ("original", (run.model_names[2:] or [None])[0], "retrain") if m]
+
+
 def default_sample(run) -> int | None:
     """The forget sample followed when nobody picked one: the first of the forget set."""
     ids = run.results.forget_indices
@@ -353,6 +374,11 @@ def neighbourhood(run, big: bool = False, get: Get | None = None, model: str | N
 DEFAULT_ROC = ("lira_online", "rea_sample", "mia:loss", "leak:sorted_diff", "rea_class")
 
 
+def default_roc_labels(names: list[str]) -> list[str]:
+    """The attack results the ROC draws first: the two most telling of those computed."""
+    return [n for n in DEFAULT_ROC if n in names][:2] or names[:1]
+
+
 def attack_results(run, get=None, chosen=None, hp: dict | None = None) -> list:
     """Every AttackResult of the chosen attacks (default: those "Run everything" computes)."""
     from .analyses import RUN_EVERYTHING_ATTACKS
@@ -379,7 +405,7 @@ def attacks(run, big: bool = False, get=None, chosen=None, hp: dict | None = Non
     if not results:
         return []
     names = list(dict.fromkeys(r.attack for r in results))
-    labels = labels or [n for n in DEFAULT_ROC if n in names][:2] or names[:1]
+    labels = labels or default_roc_labels(names)
     shown = [r for r in results if r.attack in labels]
     curves = f.curves_from_results(shown)
     panels = []
@@ -460,8 +486,7 @@ def embedding(run, big: bool = False, get: Get | None = None, models: list[str] 
     emb = _getter(run, get)("embedding", **settings)
     if emb is None:
         return []
-    model = _pick(run, None)
-    models = models or [m for m in ("original", model, "retrain") if m]
+    models = models or default_embedding_models(run)
     return [Panel(
         "embedding", "Penultimate features in one shared 2-D map (UMAP)",
         "Every point is one sample seen through one model (colour = class; large outlined points = the forget set, "
@@ -470,3 +495,41 @@ def embedding(run, big: bool = False, get: Get | None = None, models: list[str] 
         "θ_r, its features still separate the forgotten data.",
         f.embedding_figure(emb, models, selected, big=big), "Embedding")]
 
+
+
+def warm(run) -> None:
+    """Build what each page draws on its first visit with its widgets at their defaults, so that after "Run
+    everything" a first visit only draws (the panels are shared through the run). The calls mirror the pages';
+    `test_first_visits_after_run_everything_build_nothing` fails when a page asks for something else."""
+    from .analyses import RUN_EVERYTHING_ATTACKS, methods
+    from . import state
+
+    def get(name: str, **settings):
+        return state.analysis(run, name, **settings)
+
+    model, sid = (methods(run) or [None])[0], default_sample(run)
+    overview(run)
+    curves(run, False, 1)
+    v = get("verdict", with_trust=False)
+    verdict(run, False, None, [default_yardstick(v)], with_trust=False)
+    if sid is not None:
+        get("sample_predictions", sample_id=sid)
+    if model is None:
+        return
+    classes(run, False, None, model)
+    residuals(run, False, None, DEFAULT_METRIC, run.model_names, model)
+    landscape(run, False, None, model, "forget_loss", True, False, n_grid=31, random_plane=False)
+    sweep = get("neighbourhood").by_model[model].sweep("l2")
+    neighbourhood(run, False, None, model, "l2", sid, default_radius(sweep))
+    results = attack_results(run, None, RUN_EVERYTHING_ATTACKS, {n: {} for n in RUN_EVERYTHING_ATTACKS})
+    if results:
+        names = list(dict.fromkeys(r.attack for r in results))
+        attacks(run, False, labels=default_roc_labels(names), results=results, scale="linear")
+        score_histogram(run, False, results, names[0], run.model_names[0])
+    if run.results.forget_classes:
+        from core.attacks import attacks as registry
+
+        relearning(run, False, None, model, {p.name: p.default for p in registry.get("rea_class").params})
+    embedding(run, False, None, default_embedding_models(run), sid, n_neighbors=15)
+    for view in (residuals, landscape, neighbourhood, attacks):  # the story's steps ask with every default
+        view(run)

@@ -261,8 +261,8 @@ def test_figures_are_built_once_per_run_and_settings_for_every_session(ran, monk
     assert views.neighbourhood(run, False, None, None, "l2", sid) is views.neighbourhood(run, False, None, None, "l2",
                                                                                        np.int64(sid))
     assert views.classes(run, True) is not views.classes(run, False)  # presentation mode: its own figures
-    assert views.residuals(run, False, lambda name, **kw: None) == []  # pending: drawn empty, not kept
-    assert views.residuals(run, False) != []
+    assert views.residuals(run, False, lambda name, **kw: None, "cka_o") == []  # pending: drawn empty, not kept
+    assert views.residuals(run, False, None, "cka_o") != []
 
     fresh = state.Run(run.key, run.config, run.exp, run.results, run.data_label, _memo=run._memo)
     calls, build = [], overview.accuracy_bars
@@ -280,6 +280,25 @@ def test_figures_are_built_once_per_run_and_settings_for_every_session(ran, monk
     for t in threads:
         t.join()
     assert len(calls) == 1 and all(g is got[0] for g in got)
+
+
+def test_first_visits_after_run_everything_build_nothing(ran):
+    """Run everything ends by building what each page draws on a first visit (`views.warm`): a new visitor's
+    first visit to every page then builds no figure and computes no analysis. Fails when a page's defaults
+    and the warm-up's drift apart."""
+    from dashboard import state, views
+
+    run = state.runs().get(ran.session_state["run_key"])
+    run.panels = state.LRU(state.MAX_PANELS)  # only what the warm-up builds
+    views.warm(run)
+    warmed, computed = run.panels.keys(), set(run._memo)
+    at = app()  # a new session; the run is in memory
+    assert at.session_state["run_key"] == run.key
+    for page in PAGES:
+        at.switch_page(f"pages/{page}.py").run()
+        no_exception(at)
+        assert set(run.panels.keys()) == set(warmed), (page, set(run.panels.keys()) - set(warmed))
+    assert set(run._memo) == computed
 
 
 def test_a_restarted_server_serves_analyses_from_the_result_cache(ran, monkeypatch):

@@ -46,7 +46,7 @@ if run is not None:
     results = views.attack_results(run, get, chosen, {n: applied["hp"].get(n, {}) for n in chosen})
     if results:
         labels_all = list(dict.fromkeys(r.attack for r in results))
-        default = [n for n in views.DEFAULT_ROC if n in labels_all][:2] or labels_all[:1]
+        default = views.default_roc_labels(labels_all)
         c1, c2 = st.columns([3, 1])
         labels = c1.multiselect("Curves to draw", labels_all, default=default, key="atk.labels",
                                 help="Attack results shown in the ROC figure (each for every model).")

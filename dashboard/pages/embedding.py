@@ -11,7 +11,7 @@ run = ui.need_run()
 if run is not None:
     a, b = st.columns([3, 1])
     models = a.multiselect("Models, side by side", run.model_names, key="emb.models",
-                           default=[m for m in ("original", (run.model_names[2:] or [None])[0], "retrain") if m],
+                           default=views.default_embedding_models(run),
                            format_func=lambda n: {"original": "θ_o", "retrain": "θ_r"}.get(n, n))
     n_neighbors = b.select_slider("UMAP neighbours", [5, 10, 15, 30, 50], value=15, key="emb.k",
                                   help="Smaller: local structure; larger: the global layout.")

@@ -17,8 +17,8 @@ if run is not None and methods(run):
     out = get("neighbourhood")
     if out is not None:
         sweep = out.by_model[model].sweep(norm)
-        radii = [r for r in sweep.radii if r > 0]
-        radius = st.select_slider("Radius τ for the sample view and the table", radii, value=radii[len(radii) // 2],
+        radius = st.select_slider("Radius τ for the sample view and the table", views.radii_shown(sweep),
+                                  value=views.default_radius(sweep),
                                   key=f"nb.radius.{norm}", format_func=lambda r: f"{r:.3g}")
         panels = views.neighbourhood(run, ui.big(), get, model, norm, ui.followed_sample(run), radius)
         for panel in panels[:2]:

@@ -34,9 +34,8 @@ if run is not None:
                    "Pseudo-converged: outputs within it, residuals beyond it. Under-unlearned: outputs outside it. "
                    "Weight distance and CKA never decide (they only say where a model sits).")
         measures = list(verdict.spreads)
-        decided = [m for x in verdict.verdicts.values() for m in x.decided_by if m in measures]
         measure = st.selectbox("Yardstick of one measure", measures, key="ov.measure",
-                               index=measures.index(decided[0]) if decided else 0,
+                               index=measures.index(views.default_yardstick(verdict)) if measures else 0,
                                format_func=lambda m: next((e.label for x in verdict.verdicts.values()
                                                            for e in x.evidence if e.measure == m), m))
         for panel in views.verdict(run, ui.big(), ui.getter(run), [measure], with_trust=with_trust):
