@@ -500,36 +500,48 @@ def embedding(run, big: bool = False, get: Get | None = None, models: list[str] 
 def warm(run) -> None:
     """Build what each page draws on its first visit with its widgets at their defaults, so that after "Run
     everything" a first visit only draws (the panels are shared through the run). The calls mirror the pages';
-    `test_first_visits_after_run_everything_build_nothing` fails when a page asks for something else."""
-    from .analyses import RUN_EVERYTHING_ATTACKS, methods
+    `test_first_visits_after_run_everything_build_nothing` fails when a page asks for something else. A view
+    whose analysis failed is skipped: its page says why."""
+    from core.errors import ResidueError
+
     from . import state
+    from .analyses import RUN_EVERYTHING_ATTACKS, methods
 
     def get(name: str, **settings):
         return state.analysis(run, name, **settings)
 
     model, sid = (methods(run) or [None])[0], default_sample(run)
-    overview(run)
-    curves(run, False, 1)
-    v = get("verdict", with_trust=False)
-    verdict(run, False, None, [default_yardstick(v)], with_trust=False)
+    steps: list[Callable[[], Any]] = [
+        lambda: overview(run), lambda: curves(run, False, 1),
+        lambda: verdict(run, False, None, [default_yardstick(get("verdict", with_trust=False))], with_trust=False)]
     if sid is not None:
-        get("sample_predictions", sample_id=sid)
-    if model is None:
-        return
-    classes(run, False, None, model)
-    residuals(run, False, None, DEFAULT_METRIC, run.model_names, model)
-    landscape(run, False, None, model, "forget_loss", True, False, n_grid=31, random_plane=False)
-    sweep = get("neighbourhood").by_model[model].sweep("l2")
-    neighbourhood(run, False, None, model, "l2", sid, default_radius(sweep))
-    results = attack_results(run, None, RUN_EVERYTHING_ATTACKS, {n: {} for n in RUN_EVERYTHING_ATTACKS})
+        steps.append(lambda: get("sample_predictions", sample_id=sid))
+    if model is not None:
+        steps += [
+            lambda: classes(run, False, None, model),
+            lambda: residuals(run, False, None, DEFAULT_METRIC, run.model_names, model),
+            lambda: landscape(run, False, None, model, "forget_loss", True, False, n_grid=31, random_plane=False),
+            lambda: neighbourhood(run, False, None, model, "l2", sid,
+                                  default_radius(get("neighbourhood").by_model[model].sweep("l2"))),
+            lambda: _warm_attacks(run, RUN_EVERYTHING_ATTACKS),
+            lambda: embedding(run, False, None, default_embedding_models(run), sid, n_neighbors=15)]
+        if run.results.forget_classes:
+            from core.attacks import attacks as registry
+
+            steps.append(lambda: relearning(run, False, None, model,
+                                            {p.name: p.default for p in registry.get("rea_class").params}))
+        steps += [lambda v=v: v(run) for v in (residuals, landscape, neighbourhood, attacks)]  # the story's steps
+    for step in steps:
+        try:
+            step()
+        except (ResidueError, state.EngineMissing):
+            pass
+
+
+def _warm_attacks(run, chosen) -> None:
+    """The Attacks page's first visit: the default attacks, their ROC and the first score histogram."""
+    results = attack_results(run, None, chosen, {n: {} for n in chosen})
     if results:
         names = list(dict.fromkeys(r.attack for r in results))
         attacks(run, False, labels=default_roc_labels(names), results=results, scale="linear")
         score_histogram(run, False, results, names[0], run.model_names[0])
-    if run.results.forget_classes:
-        from core.attacks import attacks as registry
-
-        relearning(run, False, None, model, {p.name: p.default for p in registry.get("rea_class").params})
-    embedding(run, False, None, default_embedding_models(run), sid, n_neighbors=15)
-    for view in (residuals, landscape, neighbourhood, attacks):  # the story's steps ask with every default
-        view(run)
