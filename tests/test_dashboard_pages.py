@@ -301,6 +301,25 @@ def test_first_visits_after_run_everything_build_nothing(ran):
     assert set(run._memo) == computed
 
 
+def test_the_warm_up_skips_a_view_whose_analysis_failed(ran, monkeypatch):
+    from core.errors import ResidueError
+    from dashboard import state, views
+
+    run = state.runs().get(ran.session_state["run_key"])
+    fresh = state.Run(run.key, run.config, run.exp, run.results, run.data_label, _memo=run._memo)
+    real = state.analysis
+
+    def failing(r, name, *a, **k):
+        if name == "neighbourhood":
+            raise ResidueError("the neighbourhood failed")
+        return real(r, name, *a, **k)
+
+    monkeypatch.setattr(state, "analysis", failing)
+    views.warm(fresh)
+    built = {view for view, _ in fresh.panels.keys()}
+    assert "neighbourhood" not in built and {"overview", "classes", "attacks", "embedding"} <= built
+
+
 def test_a_restarted_server_serves_analyses_from_the_result_cache(ran, monkeypatch):
     """A new Run for the same key, as after a server restart, reads what "Run everything" computed from the
     store's result cache: equal results, nothing computed."""
