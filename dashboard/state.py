@@ -69,9 +69,6 @@ class LRU:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
-    def __len__(self) -> int:
-        return len(self._items)
-
     def keys(self) -> list:
         with self._lock:
             return list(self._items)

@@ -173,7 +173,8 @@ def radii_shown(sweep) -> list[float]:
 
 
 def default_radius(sweep) -> float:
-    return radii_shown(sweep)[len(radii_shown(sweep)) // 2]
+    radii = radii_shown(sweep)
+    return radii[len(radii) // 2]
 
 
 def default_embedding_models(run) -> list[str]:

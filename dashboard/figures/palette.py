@@ -35,7 +35,7 @@ def label(name: str) -> str:
     return {"original": "original θ_o", "retrain": "retrained θ_r"}.get(name, name)
 
 
-def margins(big: bool = False, **wider: int) -> dict:
+def _margins(big: bool = False, **wider: int) -> dict:
     """Margins wide enough for our tick labels, axis titles and top legend, so plotly's automargin (kept as a
     safety net) rarely has to grow them: each time it does, the browser draws the whole figure twice, which
     doubled the drawing time of most figures. `wider`: a figure's own needs (a colour bar on the right)."""
@@ -51,7 +51,7 @@ def style(fig, title: str | None = None, height: int | None = None, big: bool = 
         **({"title_font_size": 24, "legend_font_size": 18} if big else {}),
         # the title at the very top, the legend between it and the plot (two legend rows fit)
         title=dict(text=title, x=0.01, y=0.99, yanchor="top") if title else None,
-        margin=margins(big, **({"t": 110} if title else {}) | wider),
+        margin=_margins(big, **({"t": 110} if title else {}) | wider),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
         **({"height": height} if height else {}),
     )
