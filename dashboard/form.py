@@ -12,6 +12,7 @@ import dataclasses
 import inspect
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ PRESETS_DIR = ROOT / "assets" / "presets"  # $RESIDUE_PRESETS_DIR overrides it (
 DEFAULT_PRESET = "forget_digit_7"
 MAX_UPLOAD_MB = 50  # also server.maxUploadSize in .streamlit/config.toml; the engine refuses > 200 MB
 UPLOADS = ("npz", "csv")  # datasets that take uploaded bytes
+BUTTONS = ("f.pick",)  # form keys of buttons: Streamlit refuses a value written to them
 
 # The recipe has no Param declarations of its own: these mirror `Recipe.__post_init__`'s ranges so the
 # widgets show them; Recipe itself stays the judge.
@@ -127,6 +129,24 @@ def _ensure(key: str, default: Any) -> None:
         st.session_state[key] = default
 
 
+def _keep_values() -> None:
+    """Write every form value back as plain session state before any widget is drawn. Streamlit forgets the
+    value of a widget it does not draw, and a closed section (`_section`) draws none of its widgets."""
+    ss = st.session_state
+    for k in [k for k in ss if isinstance(k, str) and k.startswith("f.") and k not in BUTTONS]:
+        ss[k] = ss[k]
+
+
+@contextmanager
+def _section(label: str, key: str):
+    """An expander that draws its widgets only while it is open, and yields whether it is. Closed, its
+    widgets cost the browser nothing on a page switch (they were two thirds of the sidebar's DOM); their
+    values come from the session state `_keep_values` keeps."""
+    box = st.expander(label, key=key, on_change="rerun")
+    with box:
+        yield bool(box.open)
+
+
 def _parse_value(text: Any, default: Any, name: str) -> Any:
     """Turn a text field back into the type of its declared default (lists of ints, numbers...)."""
     if isinstance(default, (list, tuple)):
@@ -140,10 +160,13 @@ def _parse_value(text: Any, default: Any, name: str) -> Any:
 # ---------------------------------------------------------------------------------------------
 # widgets
 # ---------------------------------------------------------------------------------------------
-def param_widget(p: Param, key: str, label: str | None = None) -> Any:
-    """One widget for one declared hyperparameter; its range and help come from the declaration."""
+def param_widget(p: Param, key: str, label: str | None = None, draw: bool = True) -> Any:
+    """One widget for one declared hyperparameter; its range and help come from the declaration.
+    `draw=False` (a closed section): no widget, the value it holds."""
     label = label or p.name
     _ensure(key, p.default)
+    if not draw:
+        return st.session_state[key]
     rng = f" (range {p.low:g} to {p.high:g})" if p.low is not None and p.high is not None else ""
     helptext = (p.help or p.name) + rng
     if p.choices is not None:
@@ -314,11 +337,12 @@ def _methods_section() -> list[dict]:
     for key in chosen:
         name = names.get(key, key)
         cls = methods.get(name)
-        with st.expander(title(key), expanded=False):
-            st.caption(cls.summary + (" *(our reading of an unpublished detail)*" if cls.reading else ""))
-            if cls.reference:
-                st.caption(f"Ref.: {cls.reference}")
-            hp = {p.name: param_widget(p, f"f.m.{key}.{p.name}") for p in cls.params}
+        with _section(title(key), f"open.m.{key}") as shown:
+            if shown:
+                st.caption(cls.summary + (" *(our reading of an unpublished detail)*" if cls.reading else ""))
+                if cls.reference:
+                    st.caption(f"Ref.: {cls.reference}")
+            hp = {p.name: param_widget(p, f"f.m.{key}.{p.name}", draw=shown) for p in cls.params}
         out.append({"name": name, **({"label": key} if key != name else {}), **hp})
     return out
 
@@ -384,6 +408,7 @@ def init_session() -> None:
 def render() -> Form:
     """Draw the form in the current container (the sidebar) and return what it describes."""
     init_session()
+    _keep_values()
     form = Form()
     ps = presets()
     st.selectbox("Preset", list(ps), key="preset_pick", format_func=lambda s: ps[s].title,
@@ -407,13 +432,13 @@ def render() -> Form:
                                fallback=(st.session_state.get("f.dataset", "digits"), {}, None))
         form.loaded = ds
         mname, mparams = guard(_model_section, ds, fallback=(st.session_state.get("f.model", "mlp"), {}))
-    with st.expander("Splits & training recipe", expanded=False):
+    with _section("Splits & training recipe", "open.recipe") as shown:
         test_fraction = param_widget(Param("test_fraction", 0.2, 0.05, 0.5, "share held out for testing"),
-                                     "f.test_fraction")
+                                     "f.test_fraction", draw=shown)
         shadow_fraction = param_widget(Param("shadow_fraction", 0.25, 0.0, 0.6,
                                              "share kept apart as the attacks' population pool"),
-                                       "f.shadow_fraction")
-        recipe = {k: param_widget(p, f"f.recipe.{k}") for k, p in RECIPE_PARAMS.items()}
+                                       "f.shadow_fraction", draw=shown)
+        recipe = {k: param_widget(p, f"f.recipe.{k}", draw=shown) for k, p in RECIPE_PARAMS.items()}
     forget = guard(_forget_section, ds, fallback={})
     method_list = _methods_section()
     _ensure("f.seed", 0)

@@ -170,6 +170,17 @@ def test_every_page_renders(ran, page):
         badges = " ".join(str(h.proto.body) for h in ran.get("html"))
         assert "residue-badge" in badges and any(v in badges for v in ("clean", "pseudo-converged",
                                                                         "under-unlearned"))
+        def judged() -> list[str]:
+            return [m.value for m in ran.markdown if m.value.startswith("**") and " — " in m.value]
+
+        closed = len(ran.dataframe)
+        assert not judged()  # the closed expander draws none of its tables...
+        ran.session_state["ov.every"] = True  # ...until it is opened (what a click on it does)
+        ran.run()
+        no_exception(ran)
+        assert judged() and len(ran.dataframe) == closed + len(judged()), "one table of evidence per model"
+        ran.session_state["ov.every"] = False
+        ran.run()
     elif page == "report":
         assert {"Results (.json)", "Config (.toml)"} <= {d.label for d in ran.get("download_button")}
         assert "waits for" not in " ".join(m.value for m in ran.markdown)
@@ -472,12 +483,22 @@ def test_config_download_and_upload_reproduce_the_run(ran):
     assert fresh.session_state["form_key"] == run.key  # same config -> same run key -> the same models
 
 
+def open_section(at, key: str) -> None:
+    """What a click on a closed sidebar section does: it reruns with the section open."""
+    at.session_state[key] = True
+    at.run()
+    no_exception(at)
+
+
 def test_method_widgets_come_from_param_declarations():
     from core.unlearn import methods
 
     at = form_app()
     at.multiselect(key="f.methods").set_value(["finetune", "scrub"]).run()
     no_exception(at)
+    assert {w.key for w in at.number_input} == {"f.seed"}  # closed sections draw no widgets
+    open_section(at, "open.m.finetune")
+    open_section(at, "open.m.scrub")
     keys = {w.key for w in at.number_input}
     for name in ("finetune", "scrub"):
         for p in methods.get(name).params:
@@ -541,11 +562,31 @@ def test_out_of_range_hyperparameter_widget_value_is_kept_in_range():
 
     lr = next(p for p in methods.get("finetune").params if p.name == "lr")
     at = form_app()
+    open_section(at, "open.m.finetune")
     w = at.number_input(key="f.m.finetune.lr")
     assert (w.min, w.max) == (lr.low, lr.high)
     w.set_value(5.0).run()
     no_exception(at)
     assert lr.low <= at.session_state["f.m.finetune.lr"] <= lr.high
+
+
+def test_a_closed_section_keeps_its_values_and_they_still_make_the_config():
+    """Closing a section stops drawing its widgets (the browser's page switch got lighter), never its values."""
+    at = form_app()
+    before = at.session_state["form_key"]
+    open_section(at, "open.recipe")
+    open_section(at, "open.m.finetune")
+    at.number_input(key="f.recipe.epochs").set_value(3).run()
+    at.number_input(key="f.m.finetune.lr").set_value(0.005).run()
+    changed = at.session_state["form_key"]
+    assert changed != before
+    at.session_state["open.recipe"] = at.session_state["open.m.finetune"] = False
+    for _ in range(3):  # several reruns with nothing drawn: Streamlit would forget a widget's value here
+        at.run()
+        no_exception(at)
+    assert at.session_state["f.recipe.epochs"] == 3 and at.session_state["f.m.finetune.lr"] == 0.005
+    assert at.session_state["form_key"] == changed
+    assert "f.recipe.epochs" not in {w.key for w in at.number_input}
 
 
 def test_empty_forget_set_is_refused_readably():
