@@ -19,6 +19,8 @@ st.set_page_config(page_title="Residue — what unlearning leaves behind", page_
 
 import pandas  # noqa: E402,F401  (before any thread starts: plotly imports it lazily, umap/sklearn too, and two
 #                                   threads importing it at once see a half-initialised module)
+import streamlit.emojis  # noqa: E402,F401  (Streamlit imports it on the first label it checks for an emoji: 0.2 s
+#                                            of regex compiling, which fell on the first visit to Neighbourhood)
 
 from dashboard import sidebar, state, ui  # noqa: E402
 from dashboard.analyses import warm_up_umap  # noqa: E402
