@@ -6,13 +6,17 @@ computes by default), each in a fresh process so nothing is memoised in memory: 
 temporary RESIDUE_CACHE (models, shadows, yardstick retrains and UMAP projections all computed; numba's
 compiled UMAP code stays in its usual cache, since the server compiles it once per install at start-up),
 then the same directory with only the models (the analyses' result cache removed), then with models and
-analyses cached (what a restarted server finds for a run it has seen). Page switches go through Streamlit's AppTest after one run of the app.
+analyses cached (what a restarted server finds for a run it has seen). Page switches go through Streamlit's AppTest after one run of the app
+(the server's share), then through the real server in headless Chromium (what a person waits for): each page
+visited `ROUNDS` times after the run, timed in the page from the click event to the frame where every figure
+has drawn (`tests/e2e/test_browser.CLICK_TIMER`), and from outside with the harness's own latency added.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,6 +101,58 @@ def page_switches(cache: str) -> dict[str, float]:
     return out
 
 
+ROUNDS = 3  # browser visits per page: the first after the run, then repeats
+SETTLE_S = 20  # after the run's result shows, its background warm-up of the figures has long finished
+
+
+def browser_switches(cache: str, rounds: int = ROUNDS) -> dict[str, list[tuple[float, float]]] | str:
+    """Per page, (in-page, harness) seconds for each visit, the first one straight after the run; or why not."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from playwright.sync_api import sync_playwright
+
+        from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Server
+        from tests.e2e.test_browser import CLICK_TIMER, PAGES, switch_page
+    except ImportError as e:
+        return f"skipped: {e}"
+    if not Path(CHROMIUM).exists():
+        return f"skipped: no {CHROMIUM}"
+    out: dict[str, list[tuple[float, float]]] = {label: [] for label, *_ in PAGES}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(cache), Path(tmp) / "server.log")
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                page.add_init_script(CLICK_TIMER)
+                page.goto(server.url)
+                page.get_by_role("button", name="Run everything").wait_for(timeout=600_000)
+                page.wait_for_selector(".js-plotly-plot", timeout=600_000)
+                time.sleep(SETTLE_S)
+                for _ in range(rounds):
+                    for label, title, _least in PAGES:
+                        out[label].append(switch_page(page, label, title))
+                        time.sleep(0.7)
+                browser.close()
+        finally:
+            server.stop()
+    return out
+
+
+def report_switches(found: dict[str, list[tuple[float, float]]] | str) -> None:
+    if isinstance(found, str):
+        print(f"    {found}")
+        return
+    print(f"    {'page':28s} {'first visit':>12s} {'repeat median':>14s} {'repeat max':>11s}   harness: first, max")
+    for label, v in found.items():
+        inside = [a for a, _ in v]
+        print(f"    {label[:28]:28s} {inside[0]:10.2f} s {statistics.median(inside[1:]):12.2f} s "
+              f"{max(inside[1:]):9.2f} s   {v[0][1]:.2f}, {max(b for _, b in v):.2f} s")
+    worst = max(a for v in found.values() for a, _ in v)
+    print(f"    slowest switch {worst:.2f} s in the page (budget 1 s: {'met' if worst <= 1 else 'MISSED'}); "
+          f"{sum(a > 1 for v in found.values() for a, _ in v)} of {sum(map(len, found.values()))} visits over 1 s")
+
+
 def main() -> None:
     print("== dashboard: Run everything on the default preset (forget the digit 7) through the service layer ==")
     print(f"cpus {os.cpu_count()}, preset {PRESET.name}")
@@ -114,6 +170,9 @@ def main() -> None:
         print("page switch after the run (AppTest, includes the sidebar and the page script):")
         for page, s in page_switches(cache).items():
             print(f"    {page:40s} {s:6.2f}" + ("" if "MB" in page else " s"))
+        print(f"page switch in the browser (real server, headless Chromium, {ROUNDS} visits per page; in the page "
+              "from the click to every figure drawn):")
+        report_switches(browser_switches(cache))
 
 
 if __name__ == "__main__":
