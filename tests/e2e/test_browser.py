@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import time
 
 from pathlib import Path
@@ -191,6 +192,8 @@ def test_classroom_walkthrough(browser, server):
     sidebar(page).get_by_text("Stopped.").wait_for(timeout=60_000)
     idle(page)
     no_exceptions(page)
+    log = server.log.read_text()  # a whole classroom walk-through, and Streamlit had nothing to warn about
+    assert not re.search(r"warning|deprecat|traceback|error", log, re.IGNORECASE), log[-3000:]
     timings["server peak RSS, MB"] = server.peak_rss_mb()
     (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=2))
     print(json.dumps(timings, indent=2))
