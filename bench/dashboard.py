@@ -6,8 +6,9 @@ computes by default), each in a fresh process so nothing is memoised in memory: 
 temporary RESIDUE_CACHE (models, shadows, yardstick retrains and UMAP projections all computed; numba's
 compiled UMAP code stays in its usual cache, since the server compiles it once per install at start-up),
 then the same directory with only the models (the analyses' result cache removed), then with models and
-analyses cached (what a restarted server finds for a run it has seen). Page switches go through Streamlit's AppTest after one run of the app
-(the server's share), then through the real server in headless Chromium (what a person waits for): each page
+analyses cached (what a restarted server finds for a run it has seen). Page switches go through Streamlit's
+AppTest after one run of the app (the server's share), then through the real server in headless Chromium
+(what a person waits for): each page
 visited `ROUNDS` times after the run, timed in the page from the click event to the frame where every figure
 has drawn (`tests/e2e/test_browser.CLICK_TIMER`), and from outside with the harness's own latency added.
 """

@@ -12,7 +12,6 @@ import dataclasses
 import inspect
 import os
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from core.params import Param
 from core.training import Recipe
 from core.unlearn import methods
 
-from . import state
+from . import state, ui
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS_DIR = ROOT / "assets" / "presets"  # $RESIDUE_PRESETS_DIR overrides it (the tests use tiny presets)
@@ -131,20 +130,10 @@ def _ensure(key: str, default: Any) -> None:
 
 def _keep_values() -> None:
     """Write every form value back as plain session state before any widget is drawn. Streamlit forgets the
-    value of a widget it does not draw, and a closed section (`_section`) draws none of its widgets."""
+    value of a widget it does not draw, and a closed section (`ui.section`) draws none of its widgets."""
     ss = st.session_state
     for k in [k for k in ss if isinstance(k, str) and k.startswith("f.") and k not in BUTTONS]:
         ss[k] = ss[k]
-
-
-@contextmanager
-def _section(label: str, key: str):
-    """An expander that draws its widgets only while it is open, and yields whether it is. Closed, its
-    widgets cost the browser nothing on a page switch (they were two thirds of the sidebar's DOM); their
-    values come from the session state `_keep_values` keeps."""
-    box = st.expander(label, key=key, on_change="rerun")
-    with box:
-        yield bool(box.open)
 
 
 def _parse_value(text: Any, default: Any, name: str) -> Any:
@@ -337,7 +326,7 @@ def _methods_section() -> list[dict]:
     for key in chosen:
         name = names.get(key, key)
         cls = methods.get(name)
-        with _section(title(key), f"open.m.{key}") as shown:
+        with ui.section(title(key), f"open.m.{key}") as shown:
             if shown:
                 st.caption(cls.summary + (" *(our reading of an unpublished detail)*" if cls.reading else ""))
                 if cls.reference:
@@ -432,7 +421,7 @@ def render() -> Form:
                                fallback=(st.session_state.get("f.dataset", "digits"), {}, None))
         form.loaded = ds
         mname, mparams = guard(_model_section, ds, fallback=(st.session_state.get("f.model", "mlp"), {}))
-    with _section("Splits & training recipe", "open.recipe") as shown:
+    with ui.section("Splits & training recipe", "open.recipe") as shown:
         test_fraction = param_widget(Param("test_fraction", 0.2, 0.05, 0.5, "share held out for testing"),
                                      "f.test_fraction", draw=shown)
         shadow_fraction = param_widget(Param("shadow_fraction", 0.25, 0.0, 0.6,

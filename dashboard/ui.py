@@ -149,6 +149,16 @@ def analysis(run: state.Run, name: str, **settings):
 
 
 @contextmanager
+def section(label: str, key: str):
+    """An expander that draws its content only while it is open, and yields whether it is. Closed, its
+    widgets and tables cost the browser nothing on a page switch (the sidebar's closed sections were two
+    thirds of its DOM). Streamlit forgets an undrawn widget's value: keep it in session state."""
+    box = st.expander(label, key=key, on_change="rerun")
+    with box:
+        yield bool(box.open)
+
+
+@contextmanager
 def computing(what: str):
     with st.spinner(f"Computing {what}…", show_time=True):
         yield

@@ -40,10 +40,8 @@ if run is not None:
                                                            for e in x.evidence if e.measure == m), m))
         for panel in views.verdict(run, ui.big(), ui.getter(run), [measure], with_trust=with_trust):
             ui.show(panel, run)
-        every = st.expander("Every measure of every model against the retrain spread", key="ov.every",
-                            on_change="rerun")  # its tables are drawn only while it is open
-        with every:
-            for name, x in verdict.verdicts.items() if every.open else ():
+        with ui.section("Every measure of every model against the retrain spread", "ov.every") as shown:
+            for name, x in verdict.verdicts.items() if shown else ():
                 st.markdown(f"**{name}** — {x.label}: {' '.join(x.reasons)}")
                 st.dataframe(evidence_rows(x), hide_index=True, width="stretch", key=f"ov.ev.{name}")
     st.subheader("From the outside")
