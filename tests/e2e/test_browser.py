@@ -93,7 +93,7 @@ document.addEventListener('click', () => {
 def switch_page(page, label: str, title: str) -> tuple[float, float]:
     """Open a page from the sidebar; (seconds from the click event to the page drawn, in the page; seconds
     from before the harness's click to the harness seeing it drawn)."""
-    page.evaluate(f"window.__want = {json.dumps(title)}")
+    page.evaluate(f"window.__want = {json.dumps(title)}; window.__drawnAfterClick = null")  # no stale time
     t0 = time.perf_counter()
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text=label).first.click()
     page.wait_for_function("window.__drawnAfterClick !== null", timeout=60_000, polling=50)
