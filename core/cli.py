@@ -61,6 +61,8 @@ def _cmd_run(args) -> int:
     except OSError as e:
         raise ResidueError(f"cannot write results to '{out}': {e.strerror or e}.") from None
     print(_table(results))
+    for w in results.warnings:
+        print(f"\nwarning: {w}")
     print(f"\nwrote {out / 'results.json'}")
     return 0
 

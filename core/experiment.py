@@ -53,6 +53,8 @@ class Trained:
 class Experiment:
     """Holds the data split and every model of one config; `run()` fills them and measures."""
 
+    original_init_known = True  # θ_o was trained here from `fresh_model()`, so θ_r shares its initialisation
+
     def __init__(self, config: ExperimentConfig, store: ModelStore | None = None,
                  device: torch.device | str | None = None, dataset: Dataset | None = None):
         self.config = config.validate()
@@ -128,18 +130,25 @@ class Experiment:
                        meta.get("message", ""), meta.get("history", []), hit)
 
     # -- the whole pipeline ----------------------------------------------------------------
+    def reference_models(self, progress: Progress | None = None) -> None:
+        """θ_o and θ_r (trained or from the cache), without any unlearning method."""
+        progress = as_progress(progress)
+        progress("data", 0, 1)
+        self.prepare()
+        progress("data", 1, 1)
+        seed = self.config.seed
+        if ORIGINAL not in self.models:
+            self.trained[ORIGINAL] = self.train_model("train", seed, seed, progress, "train original")
+            self.models[ORIGINAL] = self.trained[ORIGINAL].model
+        if RETRAINED not in self.models:
+            self.trained[RETRAINED] = self.train_model("retain", seed, seed, progress, "retrain")
+            self.models[RETRAINED] = self.trained[RETRAINED].model
+
     def run(self, progress: Progress | None = None) -> Results:
         progress = as_progress(progress)
         start = time.perf_counter()
         c = self.config
-        progress("data", 0, 1)
-        split = self.prepare()
-        progress("data", 1, 1)
-        seed = c.seed
-        self.trained[ORIGINAL] = self.train_model("train", seed, seed, progress, "train original")
-        self.models[ORIGINAL] = self.trained[ORIGINAL].model
-        self.trained[RETRAINED] = self.train_model("retain", seed, seed, progress, "retrain")
-        self.models[RETRAINED] = self.trained[RETRAINED].model
+        self.reference_models(progress)
         for m in c.methods:
             if methods.get(m.name).exact and not m.params:
                 self.trained[m.key] = self.trained[RETRAINED]  # the same model: train it once
@@ -177,11 +186,35 @@ class Experiment:
                 js_to_retrain=metrics.js_divergence(p_retrain, p) if role != "retrained" else 0.0,
                 status=tr.status, message=tr.message, cached=tr.cached, history=tr.history or [],
             ))
+        warning = degenerate_original(self)
+        for r in reports if warning else []:
+            if r.role == "original":
+                r.status, r.message = "degenerate", warning
         return Results(
             config=c.to_dict(), config_hash=c.hash(), split=split.summary(),
             forget_indices=split.forget.tolist(), forget_classes=split.forget_classes, models=reports,
             device=str(self.device), seconds=seconds, notes=list(self.store.notes),
+            warnings=[warning] if warning else [],
         )
+
+
+def degenerate_original(exp: Experiment) -> str:
+    """A warning line when θ_o is no better than always predicting the most frequent class, else ''.
+
+    Such a θ_o learned nothing to unlearn: every verdict on it would be noise, so none is issued."""
+    split = exp.prepare()
+    model = exp.models[ORIGINAL]
+    for part in ("train", "test"):
+        X, y = split.tensors(part)
+        if len(y) == 0:
+            continue
+        acc = metrics.accuracy(model, X, y)
+        majority = float(np.bincount(y.cpu().numpy()).max() / len(y))
+        if acc <= majority + max(0.01, 1.0 / len(y)):
+            return (f"θ_o is no better than always predicting the most frequent class ({part} accuracy {acc:.0%}, "
+                    f"the most frequent class alone {majority:.0%}): there is nothing to unlearn, so no verdict is "
+                    f"issued. Check the data (scale the features) or the training recipe (learning rate, epochs).")
+    return ""
 
 
 def run(config: ExperimentConfig, progress: Progress | None = None, store: ModelStore | None = None) -> Results:

@@ -46,6 +46,7 @@ class Results:
     device: str = "cpu"
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a θ_o no better than the majority class
     sections: dict[str, Any] = field(default_factory=dict)  # attacks, residuals, verdict... (JSON-able)
 
     def model(self, name: str) -> ModelReport:

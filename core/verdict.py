@@ -1,31 +1,38 @@
-"""The verdict per unlearning method: clean, pseudo-converged or under-unlearned (science.md §3).
+"""The verdict per model (science.md §3.1): clean, pseudo-converged, under-unlearned or over-unlearned.
 
-The yardstick is seed variance. Besides θ_r (which shares θ_o's initialisation and data order), a few
-more retrains are trained on D_r: some differ from θ_r only in the data order, some in the
-initialisation too (both spreads are reported). Every measure of `core.probes.measures.MEASURES` is
-computed for each of them against the same references θ_o and θ_r; the spread of a measure is
-[min, max] over those retrains, widened on each side by `rel_tol`·(max − min) (default 0.5: a handful of
-retrains underestimates the range) and by the measure's `abs_tol`.
+**Yardstick.** Besides θ_r, a few more retrains are trained on D_r (batched, cached): `n_order` share θ_o's
+initialisation and differ only in the data order, `n_init` have another initialisation. Every registered
+probe (`core.probes.base`) is measured on them; each measure — and each layer of a per-layer measure, on its
+own — gets a band [min, max] over those retrains, widened by a tolerance of max(the measure's `abs_tol`, twice
+its resolution) + `rel_tol`·(max − min) and clipped to the measure's range. Measures read in θ_o's coordinates
+(patching, barriers) take their band from the same-initialisation retrains only and do not apply to models
+with another initialisation.
 
-* under-unlearned: an *output* measure (forget / retain / test accuracy, JS divergence to θ_r on D_f)
-  lies outside the spread — the model does not even look like a retrain;
-* pseudo-converged: the outputs are within the spread, but *functional* residual evidence lies beyond
-  it in the direction of "still holds D_f": linear-probe decodability, bounce-back under benign
-  fine-tuning, quick relearning, loss barriers, plus any evidence handed in by attacks (relearning speed
-  of the reminiscence attack, residual knowledge under perturbation...);
+**What may decide.** Output measures (forget / retain / test accuracy and MIA-efficacy; in sample-wise
+forgetting also the true-label probability) and functional ones (decodability per layer, relearning speed,
+depth, barriers, bounce-back). Context measures (weight distance, CKA, attribution, JS to θ_r...) are shown,
+never deciding. A functional measure does not decide when its band touches the measure's limit on the side
+that means "holds D_f" (it could not be crossed: *saturated*), when its resolution exceeds its tolerance, when
+θ_o itself is within the band in this run (it does not see D_f here), or when a five-seed trust report says it
+failed its controls.
+
+**Direction.** An output measure beyond the band on θ_o's side (the side where θ_o's own value lies) points
+towards θ_o: *under-unlearned*; beyond it on the other side points away: *over-unlearned* (a utility measure —
+retain or test accuracy — above the band is an improvement, not a fault). A model that forgot a class as
+completely as θ_r did (forget accuracy not above the band) is never under-unlearned.
+
+* under-unlearned: an output deviates towards θ_o;
+* over-unlearned: an output deviates away from θ_o (with "still decodable" beside it when functional residual
+  evidence is beyond the band too);
+* pseudo-converged: outputs within the band, a functional residual beyond it towards "holds D_f";
 * clean: neither.
 
-Weight distance, CKA, attribution mass and the patching depth are reported beside the verdict as
-*context* and never decide it (the initialisation confound: everything that starts from θ_o stays near
-θ_o). A functional measure whose trust AUC (when a `TrustReport` is given) is weak does not decide either.
+**Controls** (`controls=True`, the default): θ_o must be called under-unlearned; the constructed
+pseudo-converged model (θ_o with only its last layer retrained on D_r; class-wise forgetting) pseudo-converged;
+two retrains held out of the yardstick (one other data order, one other initialisation) clean. Their outcomes
+are part of the report, so a reader sees the rule pass (or fail) them on this very run.
 
-Extra evidence (e.g. from attacks) is a list of dicts per model:
-    {"measure": "rea_steps_to_90", "label": "ReA relearning steps", "value": 12.0,
-     "retrain_values": [40.0, 55.0, 38.0],   # the same measure on retrains (or "lo"/"hi")
-     "direction": -1,                          # +1 higher = holds D_f, -1 lower = holds D_f
-     "family": "functional",                  # or "output" / "context"
-     "beyond": None,                           # set True/False to decide yourself
-     "abs_tol": 0.0, "note": "..."}
+A θ_o that is no better than always predicting the most frequent class gets no verdict at all.
 """
 from __future__ import annotations
 
@@ -40,58 +47,100 @@ from .errors import ResidueError
 from .progress import Progress, as_progress
 from .results import _clean
 
-CLEAN, PSEUDO, UNDER = "clean", "pseudo-converged", "under-unlearned"
+CLEAN, PSEUDO, UNDER, OVER = "clean", "pseudo-converged", "under-unlearned", "over-unlearned"
+NO_VERDICT = "no verdict"
+LABELS = (CLEAN, PSEUDO, UNDER, OVER)
+ORDER_OFFSET = 7919  # data-order seed of the "same init, other order" retrains: init s, order s + k·offset
+UTILITY = ("retain_acc", "test_acc")  # higher is better for the user: above the band is not a fault
+FORGET_SIDE = ("forget_acc", "true_prob", "mia_efficacy")  # the outputs that say whether D_f is still known
+
+# lineage of a model: what its weights descend from (θ_o-coordinate measures need θ_o's coordinates)
+FROM_ORIGINAL, SAME_INIT, OTHER_INIT = "from θ_o", "θ_o's initialisation", "another initialisation"
 
 
+# -- bands -----------------------------------------------------------------------------------------
 @dataclass
-class Spread:
-    measure: str
-    order: list[float]  # values of the retrains that differ from θ_r only in the data order
-    init: list[float]  # values of the retrains with another initialisation
-    lo: float  # combined, before tolerance
+class Band:
+    """One measure's (or one layer's) retrain band."""
+
+    key: str  # "probe" or "probe@layer"
+    probe: str
+    layer: str | None
+    order: list[float]  # retrains with θ_o's initialisation, other data order
+    init: list[float]  # retrains with another initialisation (not in the band of θ_o-coordinate measures)
+    lo: float  # min and max of the retrains the band is made of
     hi: float
     tol: float
+    range_lo: float
+    range_hi: float
+    resolution: float = 0.0
+    coordinates: str = "any"
 
     @property
     def low(self) -> float:
-        return self.lo - self.tol
+        return max(self.lo - self.tol, self.range_lo)
 
     @property
     def high(self) -> float:
-        return self.hi + self.tol
+        return min(self.hi + self.tol, self.range_hi)
 
-    def order_range(self) -> list[float]:
-        return [float(np.min(self.order)), float(np.max(self.order))] if self.order else []
+    @property
+    def saturated_low(self) -> bool:
+        return self.lo - self.tol <= self.range_lo
 
-    def init_range(self) -> list[float]:
-        return [float(np.min(self.init)), float(np.max(self.init))] if self.init else []
+    @property
+    def saturated_high(self) -> bool:
+        return self.hi + self.tol >= self.range_hi
+
+    def side(self, value: float) -> str:
+        if not np.isfinite(value):
+            return "n/a"
+        return "above" if value > self.high else "below" if value < self.low else "within"
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean({"measure": self.measure, "order": self.order, "init": self.init, "lo": self.lo, "hi": self.hi,
-                       "tol": self.tol, "low": self.low, "high": self.high, "order_range": self.order_range(),
-                       "init_range": self.init_range()})
+        d = dict(self.__dict__)
+        d.update(low=self.low, high=self.high, saturated_low=self.saturated_low, saturated_high=self.saturated_high)
+        return _clean(d)
 
 
+def make_band(key: str, probe: str, layer: str | None, order: list[float], init: list[float], info,
+              resolution: float, rel_tol: float) -> Band | None:
+    same_only = info.coordinates == "theta_o"
+    members = [v for v in (order if same_only else order + init) if np.isfinite(v)]
+    if not members:
+        return None
+    lo, hi = float(min(members)), float(max(members))
+    tol = max(info.abs_tol, 2.0 * resolution) + rel_tol * (hi - lo)
+    return Band(key, probe, layer, [float(v) for v in order], [float(v) for v in init], lo, hi, tol, info.lo,
+                info.hi, resolution, info.coordinates)
+
+
+# -- evidence and verdicts --------------------------------------------------------------------------
 @dataclass
 class Evidence:
-    measure: str
+    key: str
+    probe: str
+    layer: str | None
     label: str
-    family: str  # "output" | "functional" | "context"
+    family: str
     value: float
     low: float
     high: float
-    direction: int
-    beyond: bool  # outside the spread in a direction that matters (see `side`)
-    side: str  # "above" | "below" | "within"
-    decides: bool  # may this measure decide the verdict?
-    trust_auc: float | None = None
-    trust: str | None = None
-    source: str = "probe"  # "probe" or the name of the attack that provided it
-    note: str = ""
+    side: str  # "above" | "below" | "within" | "n/a"
+    toward: str  # "θ_o" | "away" | "" (within, or not deciding)
+    decides: bool  # may this measure decide, for this model, in this run?
+    counts: bool  # does it count towards the verdict (decides and beyond in a direction that matters)?
+    status: str  # why it decides or not, in words
+    trust: dict[str, Any] | None = None
 
     def text(self) -> str:
-        return (f"{self.label} {self.value:.3g} is {self.side} the retrain spread [{self.low:.3g}, {self.high:.3g}]"
-                if self.side != "within" else f"{self.label} {self.value:.3g} is within [{self.low:.3g}, {self.high:.3g}]")
+        where = f"{self.label}{f' at {self.layer}' if self.layer else ''}"
+        if self.side == "n/a":
+            return f"{where}: no value"
+        if self.side == "within":
+            return f"{where} {self.value:.3g} is within the retrain band [{self.low:.3g}, {self.high:.3g}]"
+        return (f"{where} {self.value:.3g} is {self.side} the retrain band [{self.low:.3g}, {self.high:.3g}]"
+                + (" (towards θ_o)" if self.toward == "θ_o" else " (away from θ_o)" if self.toward == "away" else ""))
 
     def to_dict(self) -> dict[str, Any]:
         d = _clean(dict(self.__dict__))
@@ -103,186 +152,250 @@ class Evidence:
 class Verdict:
     model: str
     label: str
-    decided_by: list[str]  # the measures that decided it
+    decided_by: list[str]  # evidence keys that decided it
     reasons: list[str]
     evidence: list[Evidence]
+    still_decodable: bool = False  # over-unlearned, with functional residual evidence beyond the band too
+
+    @property
+    def badge(self) -> str:
+        return f"{self.label}, still decodable" if self.still_decodable else self.label
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "label": self.label, "decided_by": self.decided_by, "reasons": self.reasons,
+        return {"model": self.model, "label": self.label, "badge": self.badge, "decided_by": self.decided_by,
+                "reasons": self.reasons, "still_decodable": self.still_decodable,
                 "evidence": [e.to_dict() for e in self.evidence]}
+
+
+@dataclass
+class Control:
+    """A model whose verdict is known by construction, judged with the same rule."""
+
+    name: str  # its name in the report ("control: head-only")
+    description: str
+    expected: str
+    label: str
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass
 class VerdictReport:
     yardstick: dict[str, list[str]]  # "order" / "init" -> descriptions of the retrains
-    spreads: dict[str, Spread]
-    verdicts: dict[str, Verdict]
-    values: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> measure -> value
+    bands: dict[str, Band]
+    verdicts: dict[str, Verdict]  # the judged models (θ_r and each unlearned model)
+    controls: list[Control] = field(default_factory=list)
+    control_verdicts: dict[str, Verdict] = field(default_factory=dict)
+    values: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> evidence key -> value
+    measures: dict[str, dict] = field(default_factory=dict)  # probe -> ProbeInfo.to_dict()
+    warning: str = ""  # set when no verdict is issued (a degenerate θ_o)
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def spreads(self) -> dict[str, Band]:  # the name earlier reports used
+        return self.bands
 
     def label(self, model: str) -> str:
         return self.verdicts[model].label
 
+    def controls_passed(self) -> tuple[int, int]:
+        return sum(c.passed for c in self.controls), len(self.controls)
+
     def to_dict(self) -> dict[str, Any]:
-        return _clean({"yardstick": self.yardstick, "spreads": {k: v.to_dict() for k, v in self.spreads.items()},
-                       "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()}, "values": self.values,
+        return _clean({"yardstick": self.yardstick, "bands": {k: v.to_dict() for k, v in self.bands.items()},
+                       "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
+                       "controls": [c.to_dict() for c in self.controls],
+                       "control_verdicts": {k: v.to_dict() for k, v in self.control_verdicts.items()},
+                       "values": self.values, "measures": self.measures, "warning": self.warning,
                        "settings": self.settings, "seconds": self.seconds})
 
 
-def _side(value: float, low: float, high: float) -> str:
-    if not np.isfinite(value):
-        return "within"
-    return "above" if value > high else "below" if value < low else "within"
-
-
-def _matters(side: str, direction: int) -> bool:
-    if side == "within":
-        return False
-    if direction == 0:
-        return True
-    return (side == "above") == (direction > 0)
-
-
+# -- the yardstick -----------------------------------------------------------------------------------
 class Yardstick:
-    """Retrains of several seeds measured against θ_o and θ_r: the spread every verdict is read against."""
+    """Retrains of several seeds measured with every registered probe: the bands every verdict is read against."""
 
-    def __init__(self, measure_set, order_values: list[dict[str, float]], init_values: list[dict[str, float]],
-                 descriptions: dict[str, list[str]], rel_tol: float = 0.5, trust=None):
-        self.measure_set = measure_set
-        self.order_values, self.init_values = order_values, init_values
-        self.descriptions = descriptions
-        self.rel_tol = rel_tol
-        self.trust = trust
-        from .probes.measures import MEASURES
+    def __init__(self, ctx, readings: dict, order_names: list[str], init_names: list[str],
+                 descriptions: dict[str, list[str]], rel_tol: float = 0.5, trust=None,
+                 original_init_known: bool = True):
+        from .probes.base import info
 
-        self.spreads: dict[str, Spread] = {}
-        for name, m in MEASURES.items():
-            o = [v[name] for v in order_values if np.isfinite(v[name])]
-            i = [v[name] for v in init_values if np.isfinite(v[name])]
-            allv = o + i
-            if not allv:
-                continue
-            lo, hi = float(min(allv)), float(max(allv))
-            self.spreads[name] = Spread(name, o, i, lo, hi, m.abs_tol + rel_tol * (hi - lo))
+        self.ctx, self.readings = ctx, readings
+        self.order_names, self.init_names = order_names, init_names
+        self.descriptions, self.rel_tol, self.trust = descriptions, rel_tol, trust
+        self.original_init_known = original_init_known
+        self.infos = {p: info(p) for p in readings}
+        self.bands: dict[str, Band] = {}
+        for p, r in readings.items():
+            for key, layer in r.keys():
+                b = make_band(key, p, layer, [r.value(n, layer) for n in order_names],
+                              [r.value(n, layer) for n in init_names], self.infos[p], r.resolution, rel_tol)
+                if b is not None:
+                    self.bands[key] = b
 
-    @classmethod
-    def build(cls, exp, n_order: int = 2, n_init: int = 2, data=None, rel_tol: float = 0.5, trust=None,
-              progress: Progress | None = None, **measure_options) -> "Yardstick":
-        """Train (batched, cached) n_order retrains with θ_o's init and other data orders and n_init with other
-        initialisations, and measure them against the experiment's θ_o and θ_r (`exp.run()` first)."""
-        from .probes.common import ProbeData
-        from .probes.measures import MeasureSet, scratch_models
-        from .probes.trust import ORDER_OFFSET
+    def judge(self, name: str, readings: dict | None = None, lineage: str = FROM_ORIGINAL) -> Verdict:
+        """The verdict of model `name` (its values are looked up in `readings`, default the yardstick's own)."""
+        readings = readings or self.readings
+        original = {k: readings[p].value("original", l) for p, r in readings.items() for k, l in r.keys()}
+        evidence = []
+        for p, r in readings.items():
+            inf = self.infos[p]
+            for key, layer in r.keys():
+                band = self.bands.get(key)
+                value = r.value(name, layer)
+                evidence.append(self._evidence(key, p, layer, inf, band, value, original.get(key, float("nan")),
+                                               lineage, r.resolution))
+        return decide(name, evidence, self.ctx.class_wise)
 
-        progress = as_progress(progress)
-        if "original" not in exp.models or "retrain" not in exp.models:
-            raise ResidueError("The verdict needs θ_o and θ_r: run the experiment first.")
-        if n_order + n_init < 2:
-            raise ResidueError("The yardstick needs at least two extra retrains.")
-        s = int(exp.config.seed)
-        specs = ([("retain", s, s + k * ORDER_OFFSET) for k in range(1, n_order + 1)]
-                 + [("retain", s + k, s + k) for k in range(1, n_init + 1)])
-        models = scratch_models(exp, specs, progress, "yardstick retrains")
-        data = data or ProbeData.from_experiment(exp)
-        ms = MeasureSet(exp.models["original"], exp.models["retrain"], data, seed=s, **measure_options)
-        values = []
-        for j, m in enumerate(models):
-            values.append(ms(m, f"yardstick {j}"))
-            progress("yardstick", j + 1, len(models))
-        desc = {"order": [f"retrain init {s}, order {o}" for _, _, o in specs[:n_order]],
-                "init": [f"retrain init {i}, order {o}" for _, i, o in specs[n_order:]]}
-        yard = cls(ms, values[:n_order], values[n_order:], desc, rel_tol, trust)
-        yard.models = models
-        return yard
-
-    def judge(self, name: str, model: nn.Module | None = None, values: dict[str, float] | None = None,
-              extra: list[dict[str, Any]] | None = None, layer_probe=None) -> tuple[Verdict, dict[str, float]]:
-        """The verdict of one model (measured here unless `values` are given) and its measure values."""
-        from .probes.measures import MEASURES
-
-        if values is None:
-            if model is None:
-                raise ValueError("judge needs a model or its measure values")
-            values = self.measure_set(model, name, layer_probe)
-        evidence: list[Evidence] = []
-        for mname, m in MEASURES.items():
-            sp = self.spreads.get(mname)
-            if sp is None:
-                continue
-            v = float(values.get(mname, float("nan")))
-            side = _side(v, sp.low, sp.high)
-            t_auc = t_str = None
-            decides = m.family in ("output", "functional")
-            note = ""
-            if self.trust is not None and mname in getattr(self.trust, "entries", {}):
-                t_auc, t_str = self.trust.auc(mname), self.trust.strength(mname)
-                if m.family == "functional" and t_str == "weak":
-                    decides, note = False, "trust AUC weak: shown, not deciding"
-            if m.family == "context":
-                note = "context (where the model sits): never decides"
-            evidence.append(Evidence(mname, m.label, m.family, v, sp.low, sp.high, m.direction,
-                                     _matters(side, m.direction), side, decides, t_auc, t_str, "probe", note))
-        for e in extra or []:
-            evidence.append(_extra_evidence(e, self.rel_tol))
-        return _decide(name, evidence), dict(values)
-
-
-def _extra_evidence(e: dict[str, Any], rel_tol: float) -> Evidence:
-    value = float(e.get("value", float("nan")))
-    direction = int(e.get("direction", +1))
-    family = e.get("family", "functional")
-    rv = [float(x) for x in e.get("retrain_values", []) if x is not None and np.isfinite(x)]
-    lo = float(e.get("lo", min(rv) if rv else float("nan")))
-    hi = float(e.get("hi", max(rv) if rv else float("nan")))
-    tol = float(e.get("abs_tol", 0.0)) + (rel_tol * (hi - lo) if np.isfinite(hi - lo) else 0.0)
-    low, high = lo - tol, hi + tol
-    if e.get("beyond") is not None:
-        beyond = bool(e["beyond"])
-        side = ("above" if direction >= 0 else "below") if beyond else "within"
-    elif np.isfinite(low) and np.isfinite(high):
-        side = _side(value, low, high)
-        beyond = _matters(side, direction)
-    else:
-        side, beyond = "within", False
-    return Evidence(str(e.get("measure", "extra")), str(e.get("label", e.get("measure", "extra"))), family, value, low,
-                    high, direction, beyond, side, family in ("output", "functional"), e.get("trust_auc"),
-                    e.get("trust"), str(e.get("source", "attack")), str(e.get("note", "")))
+    def _evidence(self, key, probe, layer, inf, band, value, original_value, lineage, resolution) -> Evidence:
+        trust = self.trust.for_key(key) if self.trust is not None else None
+        if band is None:
+            return Evidence(key, probe, layer, inf.label, inf.family, value, np.nan, np.nan, "n/a", "", False, False,
+                            "no retrain band (no finite value on the yardstick)", trust)
+        side = band.side(value)
+        ev = Evidence(key, probe, layer, inf.label, inf.family, value, band.low, band.high, side, "", True, False,
+                      "decides", trust)
+        if inf.family == "context":
+            ev.decides, ev.status = False, "context: where the model sits; shown, never deciding"
+            return ev
+        if inf.coordinates == "theta_o" and (lineage == OTHER_INIT or not self.original_init_known):
+            ev.decides = False
+            ev.status = ("not applicable: read in θ_o's coordinates, and this model has another initialisation"
+                         if self.original_init_known else
+                         "not applicable: θ_o's initialisation is unknown (an uploaded checkpoint)")
+            return ev
+        if resolution > band.tol:
+            ev.decides, ev.status = False, f"cannot decide: its resolution {resolution:.3g} exceeds its tolerance"
+            return ev
+        if trust is not None and not trust.get("passed", True):
+            ev.decides, ev.status = False, "not trusted: it failed its five-seed controls"
+            return ev
+        if inf.family == "output":
+            o_side = band.side(original_value)
+            if band.saturated_low and band.saturated_high:
+                ev.decides, ev.status = False, "cannot decide: the retrain band spans the whole range"
+            elif side in ("above", "below"):
+                ev.toward = "θ_o" if side == o_side else "away"
+                ev.counts = not (probe in UTILITY and side == "above" and ev.toward == "away")
+            return ev
+        holds = "above" if inf.direction > 0 else "below"
+        if (band.saturated_high if holds == "above" else band.saturated_low):
+            ev.decides = False
+            ev.status = (f"cannot decide: the retrain band reaches the measure's "
+                         f"{'upper' if holds == 'above' else 'lower'} limit, so nothing can lie beyond it")
+            return ev
+        if band.side(original_value) != holds:
+            ev.decides = False
+            ev.status = "cannot decide: θ_o itself is within the retrain band (the measure does not see D_f here)"
+            return ev
+        if side == holds:
+            ev.toward, ev.counts = "θ_o", True
+        elif side != "within":
+            ev.toward = "away"
+        return ev
 
 
-def _decide(name: str, evidence: list[Evidence]) -> Verdict:
-    outputs = [e for e in evidence if e.family == "output" and e.decides and e.beyond]
-    functional = [e for e in evidence if e.family == "functional" and e.decides and e.beyond]
-    if outputs:
-        return Verdict(name, UNDER, [e.measure for e in outputs],
-                       ["outputs differ from every retrain: " + "; ".join(e.text() for e in outputs)], evidence)
+def decide(name: str, evidence: list[Evidence], class_wise: bool) -> Verdict:
+    """The verdict from one model's evidence (see the module docstring for the rule)."""
+    outputs = [e for e in evidence if e.family == "output" and e.decides and e.counts]
+    under = [e for e in outputs if e.toward == "θ_o"]
+    over = [e for e in outputs if e.toward == "away"]
+    functional = [e for e in evidence if e.family == "functional" and e.decides and e.counts]
+    forget = next((e for e in evidence if e.probe == "forget_acc"), None)
+    if class_wise and under and forget is not None and forget.side in ("within", "below"):
+        under = []  # it forgot the class as completely as θ_r did: never under-unlearned
+    if under:
+        return Verdict(name, UNDER, [e.key for e in under],
+                       ["outputs deviate from every retrain towards θ_o: " + "; ".join(e.text() for e in under)],
+                       evidence)
+    if over:
+        reasons = ["outputs deviate from every retrain away from θ_o: " + "; ".join(e.text() for e in over)]
+        if functional:
+            reasons.append("and residuals are beyond the band too: " + "; ".join(e.text() for e in functional))
+        return Verdict(name, OVER, [e.key for e in over], reasons, evidence, still_decodable=bool(functional))
     if functional:
-        return Verdict(name, PSEUDO, [e.measure for e in functional],
-                       ["outputs are within the retrain spread, but residuals are beyond it: "
+        return Verdict(name, PSEUDO, [e.key for e in functional],
+                       ["outputs are within the retrain band, but residuals are beyond it towards θ_o: "
                         + "; ".join(e.text() for e in functional)], evidence)
-    return Verdict(name, CLEAN, [], ["outputs and functional residuals are within the retrain spread"], evidence)
+    return Verdict(name, CLEAN, [], ["outputs and functional residuals are within the retrain band"], evidence)
 
 
-def verdicts(exp, names: list[str] | None = None, extra_evidence: dict[str, list[dict[str, Any]]] | None = None,
-             yardstick: Yardstick | None = None, trust=None, layer_report=None, n_order: int = 2, n_init: int = 2,
-             progress: Progress | None = None, **measure_options) -> VerdictReport:
-    """Verdicts for the experiment's unlearned models (or `names`), read against a seed-variance yardstick.
+# -- the whole thing on an experiment ----------------------------------------------------------------
+def lineage(exp, name: str) -> str:
+    """What a model of the experiment descends from: θ_o, θ_o's initialisation (exact retrains) or another."""
+    from .unlearn import methods
 
-    `layer_report` (a `core.probes.layers.LayerReport` over the same models) avoids re-running the layer
-    probes; `trust` (a `TrustReport`) silences functional measures whose trust is weak."""
+    method = next((m for m in exp.config.methods if m.key == name), None)
+    if name == "retrain" or (method is not None and methods.get(method.name).exact):
+        return SAME_INIT
+    return FROM_ORIGINAL
+
+
+def verdicts(exp, names: list[str] | None = None, n_order: int = 2, n_init: int = 2, rel_tol: float = 0.5,
+             controls: bool = True, trust=None, probe_hp: dict[str, dict] | None = None, ctx=None,
+             progress: Progress | None = None) -> VerdictReport:
+    """Verdicts for the experiment's models `names` (default θ_r and every unlearned model), read against a
+    seed-variance yardstick, with this run's controls (see module docstring). `exp.run()` first."""
+    from .experiment import degenerate_original
+    from .probes.base import ProbeContext, info
+    from .probes.measures import head_only, measure_all, scratch_models
+
     progress = as_progress(progress)
     start = time.perf_counter()
-    yard = yardstick or Yardstick.build(exp, n_order, n_init, trust=trust, progress=progress, **measure_options)
-    if trust is not None:
-        yard.trust = trust
-    names = names or [n for n in exp.models if n not in ("original",)]
-    out, values = {}, {}
-    for i, n in enumerate(names):
-        lp = layer_report.models.get(n) if layer_report is not None else None
-        out[n], values[n] = yard.judge(n, exp.models[n], extra=(extra_evidence or {}).get(n), layer_probe=lp)
-        progress("verdict", i + 1, len(names))
-    values.update({f"yardstick order {j + 1}": v for j, v in enumerate(yard.order_values)})
-    values.update({f"yardstick init {j + 1}": v for j, v in enumerate(yard.init_values)})
-    return VerdictReport(yard.descriptions, yard.spreads, out, values,
-                         {"rel_tol": yard.rel_tol, "n_order": len(yard.order_values), "n_init": len(yard.init_values)},
+    if "original" not in exp.models or "retrain" not in exp.models:
+        raise ResidueError("The verdict needs θ_o and θ_r: run the experiment first.")
+    if n_order < 1 or n_order + n_init < 2:
+        raise ResidueError("The yardstick needs at least two extra retrains, one of them with θ_o's initialisation.")
+    names = names if names is not None else [n for n in exp.models if n != "original"]
+    warning = degenerate_original(exp)
+    s = int(exp.config.seed)
+    specs = ([("retain", s, s + k * ORDER_OFFSET) for k in range(1, n_order + 1)]
+             + [("retain", s + k, s + k) for k in range(1, n_init + 1)])
+    held = [("retain", s, s + (n_order + 1) * ORDER_OFFSET), ("retain", s + n_init + 1, s + n_init + 1)]
+    trained = scratch_models(exp, specs + (held if controls else []), progress, "yardstick retrains")
+    order_names = [f"yardstick: init {i}, order {o}" for _, i, o in specs[:n_order]]
+    init_names = [f"yardstick: init {i}, order {o}" for _, i, o in specs[n_order:]]
+    models: dict[str, nn.Module] = {"original": exp.models["original"], "retrain": exp.models["retrain"]}
+    models.update({n: exp.models[n] for n in names})
+    models.update(zip(order_names + init_names, trained[:len(specs)]))
+    control_specs: list[tuple[str, str, str, str]] = []  # name, description, expected, lineage
+    if controls:
+        class_wise = bool(exp.prepare().forget_classes)
+        if class_wise:
+            models["control: head-only"] = head_only(exp, progress)
+            control_specs.append(("control: head-only", "θ_o with only its last layer retrained on D_r: its outputs "
+                                  "forget D_f, its hidden layers are θ_o's", PSEUDO, FROM_ORIGINAL))
+        hn = ["control: retrain, other order", "control: retrain, other init"]
+        models.update(zip(hn, trained[len(specs):]))
+        control_specs += [(hn[0], f"a retrain held out of the yardstick (init {held[0][1]}, order {held[0][2]})",
+                           CLEAN, SAME_INIT),
+                          (hn[1], f"a retrain held out of the yardstick (init {held[1][1]}, order {held[1][2]})",
+                           CLEAN, OTHER_INIT),
+                          ("control: θ_o", "the original model itself", UNDER, FROM_ORIGINAL)]
+    ctx = ctx or ProbeContext.from_experiment(exp)
+    readings = measure_all(ctx, models, probe_hp, progress.scoped("verdict"))
+    known = getattr(exp, "original_init_known", True)
+    yard = Yardstick(ctx, readings, order_names, init_names,
+                     {"order": order_names, "init": init_names}, rel_tol, trust, known)
+    out = {n: _no_verdict(n, warning) if warning else yard.judge(n, lineage=lineage(exp, n)) for n in names}
+    judged_controls, control_verdicts = [], {}
+    for cname, desc, expected, lin in control_specs:
+        model_name = "original" if cname == "control: θ_o" else cname
+        v = _no_verdict(cname, warning) if warning else yard.judge(model_name, lineage=lin)
+        v.model = cname
+        control_verdicts[cname] = v
+        judged_controls.append(Control(cname, desc, expected, v.label, v.label == expected))
+    values = {n: {k: r.value(n, l) for p, r in readings.items() for k, l in r.keys()} for n in models}
+    progress("verdict", 1, 1)
+    return VerdictReport(yard.descriptions, yard.bands, out, judged_controls, control_verdicts, values,
+                         {p: info(p).to_dict() for p in readings}, warning,
+                         {"rel_tol": rel_tol, "n_order": n_order, "n_init": n_init, "controls": controls,
+                          "probe_hp": probe_hp or {}, "readout_C": readings.get("decodability").extra.get("C")
+                          if "decodability" in readings else None},
                          time.perf_counter() - start)
+
+
+def _no_verdict(name: str, warning: str) -> Verdict:
+    return Verdict(name, NO_VERDICT, [], [warning], [])

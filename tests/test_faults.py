@@ -228,11 +228,11 @@ def test_result_cache_round_trips_plain_data_and_refuses_anything_else(tmp_path,
 
     import numpy as np
 
-    from core.verdict import Spread
+    from core.verdict import Band
 
     monkeypatch.chdir(tmp_path)
     store = ModelStore(tmp_path / "cache")
-    spread = Spread("forget_acc", [0.1, np.float64(0.2)], [0.3], 0.1, 0.3, 0.05)
+    spread = Band("forget_acc", "forget_acc", None, [0.1, np.float64(0.2)], [0.3], 0.1, 0.3, 0.05, 0.0, 1.0)
     assert store.save_result("a" * 32, {"s": spread, "xs": np.arange(4.0), "tags": {"x"}})
     got = store.load_result("a" * 32)
     assert got["s"] == spread and np.array_equal(got["xs"], np.arange(4.0)) and got["tags"] == {"x"}

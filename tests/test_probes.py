@@ -1,4 +1,4 @@
-"""Residual probes, trust AUCs and the verdict (science.md §3) on the classroom experiment."""
+"""Residual probes (science.md §3) on the classroom experiment; the verdict has its own file (test_verdict.py)."""
 from __future__ import annotations
 
 import json
@@ -15,15 +15,15 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1]
 
 from core import Experiment, ExperimentConfig, metrics  # noqa: E402
 from core.cache import ModelStore  # noqa: E402
-from core.probes import (ProbeData, class_accuracy, embed, layer_probes, linear_cka, linear_probe_accuracy,  # noqa: E402
-                         model_plane, path_curve, prediction_matrices, random_plane, residuals)
-from core.probes.patching import patching  # noqa: E402
+from core.probes import (ProbeContext, ProbeData, auc, class_accuracy, embed, infos,  # noqa: E402
+                         layer_probes, linear_cka, model_plane, path_curve, prediction_matrices, random_plane,
+                         residuals)
 from core.probes.common import layer_outputs  # noqa: E402
+from core.probes.decodability import choose_c  # noqa: E402
 from core.probes.embedding import project  # noqa: E402
-from core.probes.measures import finetuned, scratch_models  # noqa: E402
-from core.probes.patching import depth_score  # noqa: E402
-from core.probes.trust import auc, oriented_auc, strength, trust_from_values  # noqa: E402
-from core.verdict import CLEAN, Yardstick  # noqa: E402
+from core.probes.measures import head_only, measure, scratch_models  # noqa: E402
+from core.probes.patching import depth_score, patching  # noqa: E402
+from core.probes.stability import bounce_back, bounced_many  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +39,9 @@ def data(exp):
 
 
 @pytest.fixture(scope="module")
-def yardstick(exp, data):
-    return Yardstick.build(exp, n_order=2, n_init=2, data=data)
+def ctx(exp, data):
+    return ProbeContext(exp.models["original"], exp.models["retrain"], data, exp.config.seed, exp.prepare(),
+                        exp.fresh_model)
 
 
 # -- CKA -------------------------------------------------------------------------------------------
@@ -76,35 +77,99 @@ def test_depth_of_retrain_against_itself_is_one(exp, data):
 
 
 def test_depth_score_formula():
-    # layers below the threshold are ignored; ratios clip to [0, 1]
+    # layers below the threshold are ignored; ratios are clipped at 0 only: destroying more than θ_r is above 1
     s, used = depth_score([1.0, 2.0, 0.01], [0.5, 4.0, 5.0], threshold=0.05)
     assert used == [True, True, False]
-    assert s == pytest.approx((1.0 * 0.5 + 2.0 * 1.0) / 3.0)
+    assert s == pytest.approx((1.0 * 0.5 + 2.0 * 2.0) / 3.0)
+    assert s > 1.0
     assert np.isnan(depth_score([0.0, 0.01], [1.0, 1.0])[0])
     assert depth_score([1.0], [-3.0])[0] == 0.0
+
+
+# -- the probe registry ---------------------------------------------------------------------------
+def test_every_probe_declares_its_metadata_and_measures_every_model(ctx, exp):
+    models = {k: exp.models[k] for k in ("original", "retrain", "finetune")}
+    for i in infos():
+        assert i.family in ("output", "functional", "context") and i.direction in (-1, 1) and i.label and i.caption
+        if not i.applies(ctx.class_wise):
+            continue
+        r = measure(ctx, i.name, models)
+        assert set(r.values) == set(models), i.name
+        n = len(r.layers) if r.layers else 1
+        assert all(len(v) == n for v in r.values.values()), i.name
+        for v in r.values.values():
+            assert all(not np.isfinite(x) or i.lo - 1e-9 <= x <= i.hi + 1e-9 for x in v), (i.name, v)
+
+
+def test_measure_reuses_a_models_value_within_a_context(ctx, exp):
+    first = measure(ctx, "decodability", {"original": exp.models["original"]})
+    both = measure(ctx, "decodability", {"retrain": exp.models["retrain"], "original": exp.models["original"]})
+    assert both.values["original"] == first.values["original"]
+    assert both.layers == exp.models["original"].hidden_layer_names
+
+
+def test_readout_penalty_is_chosen_on_held_out_inputs_half_way():
+    rng = np.random.default_rng(0)
+    t = (rng.random(600) < 0.1).astype(int)
+    X = rng.normal(size=(600, 20)) + 1.5 * t[:, None]
+    c = choose_c(X, t)
+    from sklearn.linear_model import LogisticRegression
+
+    p = {C: LogisticRegression(C=C, max_iter=1000).fit(X, t).predict_proba(X)[t == 1, 1].mean() for C in (c,)}
+    assert 0.2 < p[c] < 0.8  # neither blind nor saturated
+
+
+def test_decodability_sees_the_class_in_theta_o_and_not_in_theta_r(ctx, exp):
+    r = measure(ctx, "decodability", {"original": exp.models["original"], "retrain": exp.models["retrain"]})
+    deep = r.layers[-1]
+    assert r.value("original", deep) > r.value("retrain", deep) + 0.1
+    assert r.baseline is not None and 0.2 < r.baseline[0] < 0.8  # the input read-out sits half-way by construction
+
+
+def test_head_only_control_keeps_theta_o_hidden_layers_and_forgets_at_the_output(exp):
+    h = head_only(exp)
+    o = exp.models["original"]
+    for name in o.hidden_layer_names:
+        for a, b in zip(o.blocks[name].parameters(), h.blocks[name].parameters()):
+            assert torch.equal(a, b)
+    split = exp.prepare()
+    assert metrics.accuracy(h, *split.tensors("forget")) < 0.05
+    assert metrics.accuracy(h, *split.tensors("retain")) > 0.95
+    assert head_only(exp).state_dict()["blocks.head.bias"].equal(h.state_dict()["blocks.head.bias"])  # cached
+
+
+def test_batched_bounce_back_equals_the_loop(exp, data):
+    ms = [exp.models[k] for k in ("original", "retrain", "finetune")]
+    loop = [bounce_back(m, data, 12, record=(), seed=3)[1][-1] for m in ms]
+    assert bounced_many(ms, data, 12, seed=3) == pytest.approx(loop, abs=1e-9)
+
+
+def test_relearning_runs_are_shared_between_the_probe_and_the_attack(ctx, exp):
+    from core.attacks import AttackContext, get_attack
+
+    r = measure(ctx, "relearning", {"finetune": exp.models["finetune"], "retrain": exp.models["retrain"]})
+    t = time.perf_counter()
+    res = get_attack("rea_class").run(AttackContext.from_experiment(exp), "finetune")[0]
+    assert time.perf_counter() - t < 2.0  # found the runs of the verdict's probe
+    target = [run["area"] for run in res.extra["runs"] if run["role"] == "target"]
+    assert np.mean(target) == pytest.approx(r.value("finetune"), abs=1e-12)
+    assert r.value("finetune") > r.value("retrain")  # finetune still knows the class
 
 
 # -- layer probes ----------------------------------------------------------------------------------
 def test_layer_report_shapes_and_references(exp, data):
     rep = layer_probes(exp.models, data)
     assert rep.columns[:2] == ["original", "retrain"]
-    o, r = rep.models["original"], rep.models["retrain"]
-    assert o.weight_dist_o == [0.0] * len(rep.layers) and r.weight_dist_r == [0.0] * len(rep.layers)
-    assert all(v == pytest.approx(1.0) for v in o.cka_o)
-    assert r.depth == pytest.approx(1.0) and o.depth == pytest.approx(0.0)
-    m = rep.matrix("probe_acc")
+    v = rep.values
+    assert v["weight_dist_o"]["original"] == [0.0] * len(rep.layers)
+    assert v["weight_dist_r"]["retrain"] == [0.0] * len(rep.layers)
+    assert all(x == pytest.approx(1.0) for x in v["cka_o"]["original"])
+    assert rep.depth["retrain"] == pytest.approx(1.0) and rep.depth["original"] == pytest.approx(0.0)
+    m = rep.matrix("decodability")
     assert len(m) == len(rep.layers) and len(m[0]) == len(rep.columns)
-    assert all(0.0 <= v <= 1.0 for row in m for v in row)
+    assert all(0.0 <= x <= 1.0 for row in m[:-1] for x in row) and all(np.isnan(x) for x in m[-1])  # no head row
+    assert "decodability" in rep.baselines and rep.measures["decodability"]["family"] == "functional"
     json.dumps(rep.to_dict())
-
-
-def test_linear_probe_reads_separable_labels():
-    g = torch.Generator().manual_seed(0)
-    centres = torch.randn(3, 10, generator=g) * 5
-    y = torch.arange(300) % 3
-    X = centres[y] + torch.randn(300, 10, generator=g)
-    assert linear_probe_accuracy(X[:200], y[:200], X[200:], y[200:], 3) > 0.95
-    assert linear_probe_accuracy(X[:200], y[:200], X[200:], y[200:], 3, kind="logistic") > 0.95
 
 
 # -- landscape -------------------------------------------------------------------------------------
@@ -137,59 +202,24 @@ def test_batched_landscape_equals_per_point_loop(exp, data):
     assert ra.model_losses["finetune"]["forget"] == pytest.approx(metrics.mean_loss(u, *data.forget), abs=1e-5)
 
 
-# -- verdict ---------------------------------------------------------------------------------------
-def test_yardstick_models_share_the_experiment_cache(exp, yardstick):
+# -- yardstick models ------------------------------------------------------------------------------
+def test_yardstick_models_share_the_experiment_cache(exp):
     s = exp.config.seed
-    again = exp.train_model("retain", s + 1, s + 1)  # an init-variant yardstick retrain
+    trained = scratch_models(exp, [("retain", s + 1, s + 1)])[0]
+    again = exp.train_model("retain", s + 1, s + 1)  # the same model through the experiment's own path
     assert again.cached
     got = dict(again.model.named_parameters())
-    for k, v in yardstick.models[2].named_parameters():
+    for k, v in trained.named_parameters():
         assert torch.equal(v, got[k])
     assert exp.train_model("retain", s, s).cached  # θ_r itself
     assert scratch_models(exp, [("retain", s, s)])[0].state_dict()["blocks.head.bias"].equal(
         exp.models["retrain"].state_dict()["blocks.head.bias"])
 
 
-def test_retrain_of_another_seed_is_clean(exp, yardstick):
-    s = exp.config.seed
-    other = scratch_models(exp, [("retain", s + 11, s + 11)])[0]
-    verdict, values = yardstick.judge("retrain seed +11", other)
-    assert verdict.label == CLEAN, verdict.reasons
-    v_r, _ = yardstick.judge("retrain", exp.models["retrain"])
-    assert v_r.label == CLEAN, v_r.reasons
-    spreads = yardstick.spreads["js_to_retrain"]
-    assert spreads.order and spreads.init  # both spreads reported
-
-
-def test_original_finetuned_one_epoch_is_not_clean(exp, yardstick):
-    ft = finetuned(exp, exp.models["original"], epochs=1)
-    assert metrics.accuracy(ft, *exp.prepare().tensors("forget")) > 0.5  # still recognises the class
-    verdict, _ = yardstick.judge("θ_o + 1 epoch FT", ft)
-    assert verdict.label != CLEAN
-    assert verdict.decided_by
-    context = {e.measure for e in verdict.evidence if e.family == "context"}
-    assert {"weight_dist_o", "cka_o"} <= context and not context & set(verdict.decided_by)
-
-
-def test_extra_evidence_can_make_pseudo_converged(exp, yardstick):
-    other = scratch_models(exp, [("retain", exp.config.seed + 11, exp.config.seed + 11)])[0]
-    extra = [{"measure": "rea_steps", "label": "ReA steps to 90%", "value": 3.0, "retrain_values": [30.0, 40.0],
-              "direction": -1, "source": "reminiscence"}]
-    verdict, _ = yardstick.judge("retrain +11 with a relearning attack result", other, extra=extra)
-    assert verdict.label == "pseudo-converged" and verdict.decided_by == ["rea_steps"]
-
-
-# -- trust -----------------------------------------------------------------------------------------
-def test_trust_auc_of_random_numbers_is_near_half():
+def test_auc_of_random_numbers_is_near_half():
     rng = np.random.default_rng(0)
-    a = auc(rng.normal(size=2000), rng.normal(size=2000))
-    assert abs(a - 0.5) < 0.03 and strength(a) == "weak"
-    entries = trust_from_values({"noise": rng.normal(size=1000).tolist(), "probe_acc": [1.0, 0.9, 0.95]},
-                                {"noise": rng.normal(size=1000).tolist(), "probe_acc": [0.5, 0.6, 0.4]},
-                                {"noise": +1})
-    assert abs(entries["noise"].auc - 0.5) < 0.05 and entries["noise"].strength == "weak"
-    assert entries["probe_acc"].auc == 1.0 and entries["probe_acc"].strength == "strong"
-    assert oriented_auc([0.0], [1.0], -1) == 1.0 and oriented_auc([0.0, 0.0], [1.0, 1.0], 0) == 1.0
+    assert abs(auc(rng.normal(size=2000), rng.normal(size=2000)) - 0.5) < 0.03
+    assert auc([1.0, 2.0], [0.0]) == 1.0 and auc([0.0], [0.0]) == 0.5 and np.isnan(auc([], [1.0]))
 
 
 # -- classes and embedding -------------------------------------------------------------------------

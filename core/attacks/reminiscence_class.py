@@ -21,14 +21,18 @@ gradient step (`core.batched.loss_grad_fn`) and one SGD step with a per-run lear
 """
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..batched import BatchedOptimizer, Flat, forward_many, loss_grad_fn, stack
+from ..cache import stable_hash
 from ..errors import ResidueError
 from ..params import Param
 from ..progress import Progress, as_progress
@@ -68,6 +72,7 @@ class Relearning:
     draws: int
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    diverged: list[str] = field(default_factory=list)  # models with a run whose weights became non-finite
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -82,20 +87,65 @@ def relearn(models: dict[str, nn.Module], template: nn.Module, split, classes: l
     """Fine-tune copies of each model on probes of each class (see module docstring), all runs at once.
 
     models: name -> model (same architecture as `template`); every model gets the same probes, retain batches
-    and learning rates, so runs are paired across models. Runs single-threaded (tiny operations; see
-    `core.attacks.residual.torch_threads`)."""
-    with torch_threads(1):
-        return _relearn(models, template, split, classes, probe_fraction=probe_fraction, min_probe=min_probe,
-                        draws=draws, lrs=lrs, retain_batch=retain_batch, max_steps=max_steps, threshold=threshold,
-                        momentum=momentum, seed=seed, roles=roles, progress=progress)
+    and learning rates, so runs are paired across models. A model's runs depend only on its weights and these
+    settings, so they are kept (in memory, per model) and shared: the relearning-speed probe of the verdict
+    runs every model of a run, and this attack then finds its target and reference already done. Runs
+    single-threaded (tiny operations; see `core.attacks.residual.torch_threads`)."""
+    lrs = list(lrs or [0.001, 0.005, 0.012])
+    settings = dict(probe_fraction=probe_fraction, min_probe=min_probe, draws=draws, lrs=lrs,
+                    retain_batch=retain_batch, max_steps=max_steps, threshold=threshold, momentum=momentum,
+                    seed=seed)
+    context = (stable_hash(settings), tuple(int(c) for c in classes), _ids_hash(split.forget), _ids_hash(split.retain),
+               _ids_hash(np.asarray(split.dataset.y)))
+    keys = {n: (weights_fingerprint(m), context) for n, m in models.items()}
+    with _RUNS_LOCK:
+        found = {n: _RUNS[k] for n, k in keys.items() if k in _RUNS}
+    todo = {n: m for n, m in models.items() if n not in found}
+    start = time.perf_counter()
+    if todo:
+        with torch_threads(1):
+            fresh = _relearn(todo, template, split, classes, progress=progress, **settings)
+        for n in todo:
+            found[n] = ([r for r in fresh.runs if r.model == n], fresh.probe_size,
+                        fresh.notes if n in fresh.diverged else [])
+        with _RUNS_LOCK:
+            for n in todo:
+                _RUNS[keys[n]] = found[n]
+            while len(_RUNS) > _RUNS_MAX:
+                _RUNS.popitem(last=False)
+    roles = roles or {}
+    runs, notes, probe_size, diverged = [], [], {}, []
+    for n in models:
+        own, probe_size, own_notes = found[n]
+        runs += [replace(r, model=n, role=roles.get(n, n)) for r in own]
+        notes += [x for x in own_notes if x not in notes]
+        diverged += [n] if own_notes else []
+    return Relearning(runs, float(threshold), int(max_steps), dict(probe_size), int(retain_batch),
+                      [float(v) for v in lrs], int(draws), time.perf_counter() - start, notes, diverged)
+
+
+_RUNS: "OrderedDict[tuple, tuple[list[RelearnRun], dict, list[str]]]" = OrderedDict()  # per model: its runs
+_RUNS_MAX = 512
+_RUNS_LOCK = threading.Lock()
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """Hash of a model's parameters and buffers: equal weights, equal relearning runs."""
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def _ids_hash(ids) -> str:
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(ids, dtype=np.int64)).tobytes()).hexdigest()[:16]
 
 
 def _relearn(models, template, split, classes, *, probe_fraction, min_probe, draws, lrs, retain_batch, max_steps,
-             threshold, momentum, seed, roles, progress) -> Relearning:
+             threshold, momentum, seed, progress) -> Relearning:
     progress = as_progress(progress)
     start = time.perf_counter()
-    lrs = list(lrs or [0.001, 0.005, 0.012])
-    roles = roles or {}
     y_all = split.dataset.y
     rng = np.random.default_rng([int(seed), 4242])
     retain = np.asarray(split.retain)
@@ -163,17 +213,19 @@ def _relearn(models, template, split, classes, *, probe_fraction, min_probe, dra
             progress("reminiscence: relearning", t + 1, max_steps)
     curves_np = curves.numpy()
     notes = []
-    if not bool(torch.isfinite(flat).all()):
+    finite = torch.isfinite(flat).all(1).cpu().numpy()
+    diverged = sorted({keys[r][0] for r in range(M) if not finite[r]})
+    if diverged:
         notes.append("Some relearning runs diverged (non-finite weights) at the highest learning rates; their "
                      "probe accuracy is what the diverged model predicts.")
     runs = []
     for r, (n, c, d, lr) in enumerate(keys):
         cur = curves_np[r]
         hit = np.nonzero(cur >= threshold - 1e-9)[0]
-        runs.append(RelearnRun(n, roles.get(n, n), int(c), int(d), float(lr), [float(v) for v in cur],
+        runs.append(RelearnRun(n, n, int(c), int(d), float(lr), [float(v) for v in cur],
                                int(hit[0]) if len(hit) else int(max_steps), float(cur.mean())))
     return Relearning(runs, float(threshold), int(max_steps), probe_size, int(retain_batch), [float(v) for v in lrs],
-                      int(draws), time.perf_counter() - start, notes)
+                      int(draws), time.perf_counter() - start, notes, diverged)
 
 
 def scores_of(runs: list[RelearnRun], score: str, max_steps: int) -> np.ndarray:
@@ -183,6 +235,32 @@ def scores_of(runs: list[RelearnRun], score: str, max_steps: int) -> np.ndarray:
     if score == "steps":
         return np.array([max_steps - r.steps for r in runs], dtype=float)
     raise ResidueError(f"Unknown reminiscence score '{score}'. Known: area, steps.")
+
+
+# The relearning protocol, declared once: the attack and the verdict's relearning-speed probe run the same one.
+RELEARN_PARAMS = (
+    Param("probe_fraction", 0.03, 0.005, 1.0, "share of the forgotten class's training images in a probe"),
+    Param("min_probe", 5, 1, 200, "at least this many probe images"),
+    Param("draws", 5, 1, 100, "probe draws"),
+    Param("n_lrs", 3, 1, 10, "learning rates, geometrically spaced from lr_min to lr_max"),
+    Param("lr_min", 0.001, 1e-5, 1.0, "smallest SGD learning rate", log=True),
+    Param("lr_max", 0.012, 1e-5, 1.0, "largest SGD learning rate", log=True),
+    Param("retain_batch", 14, 0, 512, "retain images mixed into each fine-tuning step"),
+    Param("max_steps", 75, 1, 1000, "fine-tuning steps (cap of steps-to-threshold)"),
+    Param("threshold", 0.9, 0.1, 1.0, "probe accuracy that counts as re-learned"),
+    Param("momentum", 0.9, 0.0, 0.99, "SGD momentum"),
+    Param("seed", 0, 0, 2**31 - 1, "attack seed (probe draws, retain batches)"),
+)
+
+
+def relearn_protocol(ctx_seed: int, hp: dict) -> dict:
+    """The keyword arguments of `relearn` that the declared hyperparameters `hp` (RELEARN_PARAMS) ask for."""
+    if hp["lr_min"] > hp["lr_max"]:
+        raise ResidueError(f"relearning: lr_min ({hp['lr_min']}) is above lr_max ({hp['lr_max']}).")
+    return dict(probe_fraction=hp["probe_fraction"], min_probe=hp["min_probe"], draws=hp["draws"],
+                lrs=learning_rates(hp["lr_min"], hp["lr_max"], hp["n_lrs"]), retain_batch=hp["retain_batch"],
+                max_steps=hp["max_steps"], threshold=hp["threshold"], momentum=hp["momentum"],
+                seed=int(ctx_seed) * 7919 + hp["seed"])
 
 
 @register
@@ -196,21 +274,10 @@ class ReminiscenceClass(Attack):
     summary = "Fine-tune on a few images of the forgotten class: residuals make it come back much faster."
     reference = "Reminiscence Attack on Residuals (2025); official code orthogonalunlearning-replay/OUR."
     reading = True
-    params = (
-        Param("probe_fraction", 0.03, 0.005, 1.0, "share of the forgotten class's training images in a probe"),
-        Param("min_probe", 5, 1, 200, "at least this many probe images"),
-        Param("draws", 5, 1, 100, "probe draws"),
-        Param("n_lrs", 3, 1, 10, "learning rates, geometrically spaced from lr_min to lr_max"),
-        Param("lr_min", 0.001, 1e-5, 1.0, "smallest SGD learning rate", log=True),
-        Param("lr_max", 0.012, 1e-5, 1.0, "largest SGD learning rate", log=True),
-        Param("retain_batch", 14, 0, 512, "retain images mixed into each fine-tuning step"),
-        Param("max_steps", 75, 1, 1000, "fine-tuning steps (cap of steps-to-threshold)"),
-        Param("threshold", 0.9, 0.1, 1.0, "probe accuracy that counts as re-learned"),
-        Param("momentum", 0.9, 0.0, 0.99, "SGD momentum"),
+    params = RELEARN_PARAMS + (
         Param("score", "area", help="relearning speed used for the ROC: area under the probe-accuracy curve, "
                                     "or max_steps - steps-to-threshold", choices=("area", "steps")),
         Param("reference", "retrain", help="the never-trained reference model (its name in the experiment)"),
-        Param("seed", 0, 0, 2**31 - 1, "attack seed (probe draws, retain batches)"),
     )
 
     def run(self, ctx: AttackContext, target: str, progress: Progress | None = None) -> list[AttackResult]:
@@ -227,14 +294,9 @@ class ReminiscenceClass(Attack):
         if target == ref:
             raise ResidueError(f"The reminiscence attack compares the target with a reference; both are '{ref}'. "
                                "Pick another target or reference.")
-        if hp["lr_min"] > hp["lr_max"]:
-            raise ResidueError(f"rea_class: lr_min ({hp['lr_min']}) is above lr_max ({hp['lr_max']}).")
-        lrs = learning_rates(hp["lr_min"], hp["lr_max"], hp["n_lrs"])
         rel = relearn({target: ctx.models[target], ref: ctx.models[ref]}, ctx.fresh_model(int(ctx.seed)), ctx.split,
-                      classes, probe_fraction=hp["probe_fraction"], min_probe=hp["min_probe"], draws=hp["draws"],
-                      lrs=lrs, retain_batch=hp["retain_batch"], max_steps=hp["max_steps"],
-                      threshold=hp["threshold"], momentum=hp["momentum"], seed=int(ctx.seed) * 7919 + hp["seed"],
-                      roles={target: "target", ref: "reference"}, progress=progress)
+                      classes, roles={target: "target", ref: "reference"}, progress=progress,
+                      **relearn_protocol(ctx.seed, hp))
         runs = [r for r in rel.runs if r.role == "target"] + [r for r in rel.runs if r.role == "reference"]
         scores = scores_of(runs, hp["score"], rel.max_steps)
         labels = np.array([1 if r.role == "target" else 0 for r in runs])

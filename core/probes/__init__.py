@@ -1,22 +1,28 @@
 """Residual probes (science.md §3): what an unlearned model still carries, read beside θ_o and θ_r.
 
-    from core.probes import ProbeData, residuals
-    exp.run()
-    report = residuals(exp)                      # layers, patching, landscape, stability, classes, verdict
-    exp.results.sections.update(report.sections())
+Every measure is a registered probe (`core.probes.base`: one class, declared hyperparameters, one metadata
+record, one verb `measure(ctx, models) -> Readings`), so the verdict, the heatmap and the report read the
+same definitions:
 
-Pieces, each returning a plain dataclass with `to_dict()`:
-    layer_probes(models, data)                   -> LayerReport   (weight distance, CKA, linear probe,
-                                                                   attribution, patching / depth score)
-    patching.patching(original, retrain, model, X, y)      -> PatchingResult
+    from core.probes import ProbeContext, get_probe, infos
+    ctx = ProbeContext.from_experiment(exp)
+    get_probe("decodability").measure(ctx, exp.models)      # per hidden layer, per model
+    [i.label for i in infos(family="functional")]
+
+Registered (in this order): outputs (forget / retain / test accuracy, true-label probability, MIA-efficacy,
+JS to θ_r), decodability (and its AUC), relearning speed, depth (patching) and the per-layer patching ratio
+and drop, loss barriers to θ_o and θ_r, bounce-back and gradient norm, weight distances, CKA, attribution.
+
+Other pieces, each returning a plain dataclass with `to_dict()`:
+    layer_probes(models, data)                   -> LayerReport   (every per-layer measure, the depth score)
     landscape.landscape(original, unlearned, retrain, data)-> Landscape (1-D curve, model plane, random plane)
-    stability.stability(model, data)             -> Stability     (grad norm, bounce-back, relearning)
+    stability.stability(model, data)             -> Stability     (grad norm, bounce-back curve)
     class_accuracy(models, split) / prediction_matrices(...)
     embed(models, data)                          -> Embedding     (shared UMAP; warm_up() at start-up)
-    trust.trust(exp)                             -> TrustReport   (AUC of every measure over >= 5 seeds)
+    trust.trust(exp)                             -> TrustReport   (control hit rates over >= 5 seeds)
+    core.verdict.verdicts(exp, ...)              -> VerdictReport (yardstick, verdicts, this run's controls)
 (the modules landscape, patching, stability and trust are exported as modules, not shadowed by their
 functions of the same name).
-    core.verdict.verdicts(exp, ...)              -> VerdictReport (clean / pseudo-converged / under-unlearned)
 """
 from __future__ import annotations
 
@@ -25,16 +31,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..progress import Progress, as_progress
+from .base import ProbeContext, ProbeInfo, Readings, auc, get_probe, info, infos, probes
 from .classes import ClassAccuracy, PredictionMatrix, class_accuracy, prediction_matrices, prediction_matrix
 from .common import ProbeData, layer_outputs
+from . import outputs, decodability, relearning, patching, barriers, stability, layers  # noqa: F401 (registers)
 from .embedding import Embedding, embed, is_warm, warm_up
-from . import landscape, patching, stability, trust  # modules: landscape.landscape(), trust.trust(), ...
+from . import landscape, trust  # modules: landscape.landscape(), trust.trust(), ...
 from .landscape import Curve, Landscape, Plane, model_plane, path_curve, random_plane
-from .layers import METRICS, LayerProbe, LayerReport, layer_probes, linear_cka, linear_probe_accuracy
-from .measures import MEASURES, Measure, MeasureSet
+from .layers import LayerReport, layer_probes, linear_cka
+from .measures import measure, measure_all
 from .patching import PatchingResult, depth_score
 from .stability import Stability
-from .trust import TrustReport, auc
+from .trust import TrustReport
 
 
 @dataclass
@@ -73,21 +81,22 @@ class ResidualReport:
 
 def residuals(exp, names: list[str] | None = None, landscapes: bool = True, with_random_plane: bool = True,
               n_grid: int = 31, verdict: bool = True, with_trust: bool = False, n_trust_seeds: int = 5,
-              with_embedding: bool = False, extra_evidence: dict[str, list[dict]] | None = None,
-              progress: Progress | None = None) -> ResidualReport:
+              with_embedding: bool = False, progress: Progress | None = None) -> ResidualReport:
     """Run the residual probes on an experiment that has run (`exp.models` filled).
 
     `names`: the unlearned models to probe (default: every model but θ_o and θ_r). The verdict trains a
-    few extra retrains (cached); trust trains 3 models per seed (cached) and is off by default."""
+    few extra retrains and its controls (cached); trust repeats the verdict's controls over several seeds
+    and is off by default."""
     from ..verdict import verdicts
 
     progress = as_progress(progress)
     secs: dict[str, float] = {}
-    data = ProbeData.from_experiment(exp)
+    ctx = ProbeContext.from_experiment(exp)
+    data = ctx.data
     names = names or [n for n in exp.models if n not in ("original", "retrain")]
     models = {k: exp.models[k] for k in ["original", "retrain", *names]}
     t = time.perf_counter()
-    lr = layer_probes(models, data, progress=progress.scoped("layers"))
+    lr = layer_probes(models, ctx, progress=progress.scoped("layers"))
     secs["layers"] = time.perf_counter() - t
     t = time.perf_counter()
     stab = {k: stability.stability(m, data, k, seed=exp.config.seed) for k, m in models.items()}
@@ -108,14 +117,13 @@ def residuals(exp, names: list[str] | None = None, landscapes: bool = True, with
     tr = None
     if with_trust:
         t = time.perf_counter()
-        tr = trust.trust(exp, n_trust_seeds, data, progress=progress.scoped("trust"))
-        lr.trust = {m: tr.for_heatmap(m) for m in METRICS}
+        tr = trust.trust(exp, n_trust_seeds, progress=progress.scoped("trust"))
+        lr.trust = {k: e.to_dict() for k, e in tr.entries.items()}
         secs["trust"] = time.perf_counter() - t
     vr = None
     if verdict:
         t = time.perf_counter()
-        vr = verdicts(exp, ["retrain", *names], extra_evidence, trust=tr, layer_report=lr,
-                      progress=progress.scoped("verdict"))
+        vr = verdicts(exp, ["retrain", *names], trust=tr, ctx=ctx, progress=progress.scoped("verdict"))
         secs["verdict"] = time.perf_counter() - t
     emb = None
     if with_embedding:
@@ -126,9 +134,10 @@ def residuals(exp, names: list[str] | None = None, landscapes: bool = True, with
 
 
 __all__ = [
-    "MEASURES", "METRICS", "ClassAccuracy", "Curve", "Embedding", "Landscape", "LayerProbe", "LayerReport", "Measure",
-    "MeasureSet", "PatchingResult", "Plane", "PredictionMatrix", "ProbeData", "ResidualReport", "Stability",
-    "TrustReport", "auc", "class_accuracy", "depth_score", "embed", "is_warm", "landscape", "layer_outputs",
-    "layer_probes", "linear_cka", "linear_probe_accuracy", "model_plane", "path_curve", "patching",
-    "prediction_matrices", "prediction_matrix", "random_plane", "residuals", "stability", "trust", "warm_up",
+    "ClassAccuracy", "Curve", "Embedding", "Landscape", "LayerReport", "PatchingResult", "Plane",
+    "PredictionMatrix", "ProbeContext", "ProbeData", "ProbeInfo", "Readings", "ResidualReport", "Stability",
+    "TrustReport", "auc", "class_accuracy", "depth_score", "embed", "get_probe", "info", "infos", "is_warm",
+    "landscape", "layer_outputs", "layer_probes", "linear_cka", "measure", "measure_all", "model_plane",
+    "path_curve", "patching", "prediction_matrices", "prediction_matrix", "probes", "random_plane", "residuals",
+    "stability", "trust", "warm_up",
 ]

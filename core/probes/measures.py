@@ -1,123 +1,80 @@
-"""One number per residual measure for any model, against fixed references θ_o and θ_r.
+"""Running the registered probes on many models, and the models the yardstick and the controls need.
 
-The verdict (seed-variance yardstick) and the trust AUCs (models that hold D_f vs models that never
-saw it) both need the *same* measures on many models; they are defined once here, each with its
-family and the direction in which it points to "still holds D_f":
-
-* output:      what "looks converged" (forget / retain / test accuracy, JS divergence to θ_r on D_f);
-               two-sided for accuracies (forgetting *more* than a retrain also differs),
-* functional:  residual evidence that may decide a verdict (linear-probe decodability, bounce-back
-               under benign fine-tuning, quick relearning, loss barriers),
-* context:     where the model sits (weight distance, CKA), attribution mass and the patching depth:
-               shown with their trust AUC, never deciding a verdict.
-
-`scratch_models` trains many from-scratch models at once (`core.batched.train_many`, which matches
-`core.training.train` exactly) and stores each under the key `Experiment.train_model` uses, so a
-yardstick retrain trained here is the same cached model everywhere.
+* `measure(ctx, name, models)` runs one registered probe on the models it has not measured yet in this context
+  (a model's value depends only on the model and the context, so the heatmap, the verdict and the controls
+  share one computation per model);
+* `measure_all(ctx, models)` runs every probe that applies to the run's kind of forgetting;
+* `scratch_models` trains many from-scratch models at once (`core.batched.train_many`, which matches
+  `core.training.train` exactly) and stores each under the key `Experiment.train_model` uses, so a
+  yardstick retrain trained here is the same cached model everywhere;
+* `head_only` builds the constructed pseudo-converged control: θ_o with only its last layer retrained on D_r
+  (its outputs forget D_f; its hidden layers are θ_o's).
 """
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .. import metrics
+from ..cache import stable_hash
 from ..progress import Progress, as_progress
-from .common import ProbeData
-from .landscape import Evaluator, flat_params, barrier
-from .layers import LayerProber
-from .stability import bounce_back, grad_norm, relearn
+from .base import ProbeContext, Readings, get_probe, infos
 
 
-@dataclass(frozen=True)
-class Measure:
-    name: str
-    label: str
-    family: str  # "output" | "functional" | "context"
-    direction: int  # +1: higher = holds D_f; -1: lower = holds D_f; 0: two-sided (outputs)
-    unit: str = ""
-    abs_tol: float = 0.0  # added to the yardstick spread before calling a value "beyond" it
+def measure(ctx: ProbeContext, name: str, models: dict[str, nn.Module], **hp: Any) -> Readings:
+    """Readings of probe `name` (with hyperparameters `hp`) for `models`, each model measured once per context."""
+    probe = get_probe(name, **hp)
+    tag = ("reading", name, stable_hash(probe.hp))
+    meta = ctx.memo.get(tag)
+    todo = {n: m for n, m in models.items() if (*tag, id(m)) not in ctx.memo}
+    if todo:
+        r = probe.measure(ctx, todo)
+        for n, m in todo.items():
+            ctx.memo[(*tag, id(m))] = r.values[n]
+            ctx.memo[(*tag, "keep", id(m))] = m  # keeps the model alive, so its id is not reused
+        meta = _merged(meta, r)
+        ctx.memo[tag] = meta
+    values = {n: ctx.memo[(*tag, id(m))] for n, m in models.items()}
+    return Readings(name, values, meta.layers, meta.resolution, meta.baseline, dict(probe.hp),
+                    _extra_for(meta.extra, models))
 
 
-MEASURES: dict[str, Measure] = {m.name: m for m in [
-    Measure("forget_acc", "forget accuracy", "output", 0, "", 0.02),
-    Measure("retain_acc", "retain accuracy", "output", 0, "", 0.02),
-    Measure("test_acc", "test accuracy", "output", 0, "", 0.02),
-    Measure("js_to_retrain", "JS divergence to θ_r on D_f", "output", +1, "nats", 0.02),
-    Measure("probe_acc", "linear-probe accuracy on D_f (best hidden layer)", "functional", +1, "", 0.01),
-    Measure("bounce_acc", "forget accuracy after benign fine-tuning on D_r", "functional", +1, "", 0.02),
-    Measure("relearn_acc", "forget accuracy after few-shot relearning", "functional", +1, "", 0.02),
-    Measure("barrier_o_forget", "forget-loss barrier to θ_o", "functional", -1, "nats", 0.05),
-    Measure("barrier_r_forget", "forget-loss barrier to θ_r", "functional", +1, "nats", 0.05),
-    Measure("grad_norm", "gradient norm on D_r", "context", +1, "", 0.0),
-    Measure("weight_dist_o", "relative weight distance to θ_o", "context", -1, "", 0.0),
-    Measure("weight_dist_r", "relative weight distance to θ_r", "context", +1, "", 0.0),
-    Measure("cka_o", "linear CKA to θ_o on D_f (mean over hidden layers)", "context", +1, "", 0.0),
-    Measure("attribution", "attribution mass on D_f (mean over hidden layers)", "context", +1, "", 0.0),
-    Measure("depth", "unlearning depth score (patching)", "context", -1, "", 0.0),
-]}
+def _merged(old: Readings | None, new: Readings) -> Readings:
+    """Keep what is shared (layers, resolution, baseline) and merge per-model extras over calls."""
+    if old is None:
+        return new
+    extra = dict(old.extra)
+    for k, v in new.extra.items():
+        extra[k] = {**extra[k], **v} if isinstance(v, dict) and isinstance(extra.get(k), dict) else v
+    return Readings(new.probe, {}, new.layers, min(old.resolution, new.resolution) if old.resolution else new.resolution,
+                    new.baseline or old.baseline, new.settings, extra)
 
 
-class MeasureSet:
-    """Computes every measure of `MEASURES` for models compared with fixed θ_o, θ_r on fixed data."""
+def _extra_for(extra: dict, models: dict) -> dict:
+    """Per-model entries of `extra` (dicts keyed by model name) restricted to `models`; the rest as is."""
+    out = {}
+    for k, v in extra.items():
+        out[k] = {n: v[n] for n in models if n in v} if isinstance(v, dict) and set(v) & set(models) else v
+    return out
 
-    def __init__(self, original: nn.Module, retrain: nn.Module, data: ProbeData, bounce_steps: int = 30,
-                 relearn_shots: int = 5, relearn_steps: int = 10, line_points: int = 11, seed: int = 0,
-                 **layer_options):
-        self.original, self.retrain, self.data = original.eval(), retrain.eval(), data
-        self.prober = LayerProber(original, retrain, data, **layer_options)
-        self.p_retrain = metrics.probs(retrain, data.forget[0])
-        self.bounce_steps, self.relearn_shots, self.relearn_steps = bounce_steps, relearn_shots, relearn_steps
-        self.line_points, self.seed = line_points, seed
-        self.evaluator = Evaluator(original, {"forget": data.forget, "retain": data.retain_sample})
-        self.flat_o, self.flat_r = flat_params(original), flat_params(retrain)
-        self.seconds: dict[str, float] = {}
 
-    def _timed(self, key: str, fn: Callable):
-        t = time.perf_counter()
-        out = fn()
-        self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t
-        return out
-
-    def outputs(self, model: nn.Module) -> dict[str, float]:
-        d = self.data
-        p = metrics.probs(model, d.forget[0])
-        return {"forget_acc": metrics.accuracy(model, *d.forget), "retain_acc": metrics.accuracy(model, *d.retain),
-                "test_acc": metrics.accuracy(model, *d.test), "js_to_retrain": metrics.js_divergence(self.p_retrain, p)}
-
-    def barriers(self, model: nn.Module) -> dict[str, float]:
-        f = flat_params(model)
-        t = np.linspace(0, 1, self.line_points)
-        out = {}
-        for ref, flat_ref in (("o", self.flat_o), ("r", self.flat_r)):
-            res = self.evaluator.evaluate(f, (flat_ref - f)[None], torch.as_tensor(t[:, None]))
-            out[f"barrier_{ref}_forget"] = barrier(res["forget"], t)
-        return out
-
-    def stability(self, model: nn.Module) -> dict[str, float]:
-        out = {"grad_norm": grad_norm(model, *self.data.retain)}
-        _, f_acc, _ = bounce_back(model, self.data, self.bounce_steps, seed=self.seed)
-        out["bounce_acc"] = f_acc[-1]
-        _, acc = relearn(model, self.data, self.relearn_shots, self.relearn_steps, seed=self.seed)
-        out["relearn_acc"] = acc[-1] if acc else float("nan")
-        return out
-
-    def layers(self, model: nn.Module, name: str = "model"):
-        return self.prober.probe(name, model)
-
-    def __call__(self, model: nn.Module, name: str = "model", layer_probe=None) -> dict[str, float]:
-        """Every measure of `model`; pass an already computed `LayerProbe` to reuse it."""
-        model.eval()
-        out = self._timed("outputs", lambda: self.outputs(model))
-        lp = layer_probe if layer_probe is not None else self._timed("layers", lambda: self.layers(model, name))
-        out.update(lp.summary())
-        out.update(self._timed("landscape", lambda: self.barriers(model)))
-        out.update(self._timed("stability", lambda: self.stability(model)))
-        return {k: float(out[k]) for k in MEASURES}
+def measure_all(ctx: ProbeContext, models: dict[str, nn.Module], hp: dict[str, dict] | None = None,
+                progress: Progress | None = None, names: list[str] | None = None) -> dict[str, Readings]:
+    """Every registered probe that applies to this run's forgetting and is part of the verdict (or `names`), on
+    every model."""
+    progress = as_progress(progress)
+    names = names or [i.name for i in infos() if i.applies(ctx.class_wise) and i.in_verdict]
+    out = {}
+    for k, name in enumerate(names):
+        progress(f"measure: {name}", k, len(names))
+        out[name] = measure(ctx, name, models, **(hp or {}).get(name, {}))
+    progress("measure", len(names), len(names))
+    return out
 
 
 # -- many from-scratch models at once, cached like Experiment.train_model --------------------------
@@ -126,7 +83,6 @@ def scratch_models(exp, specs: list[tuple[str, int, int]], progress: Progress | 
     """Models trained from scratch on `part` ('train' or 'retain') with (init seed, order seed), as
     `exp.train_model` would train them, batched over the ones not yet in the cache."""
     from ..batched import init_many, train_many, unstack
-    from ..cache import stable_hash
     from ..experiment import _idx_hash
 
     progress = as_progress(progress)
@@ -157,6 +113,43 @@ def scratch_models(exp, specs: list[tuple[str, int, int]], progress: Progress | 
             exp.store.save(keys[i], m, {"seconds": seconds, "batched": True})
             out[i] = m
     return out  # type: ignore[return-value]
+
+
+def head_only(exp, progress: Progress | None = None) -> nn.Module:
+    """The constructed pseudo-converged model: θ_o with its last layer re-initialised and retrained on D_r
+    (the hidden layers frozen at θ_o's), with θ_o's recipe. Cached like every model."""
+    from ..experiment import _idx_hash
+
+    split = exp.prepare()
+    original = exp.models["original"]
+    key = {**exp._base_key(), "kind": "head_only", "original_seed": int(exp.config.seed),
+           "on": _idx_hash(split.retain), "version": 1}
+
+    def build():
+        start = time.perf_counter()
+        model = copy.deepcopy(original)
+        head = model.blocks["head"]
+        fresh = exp.fresh_model(int(exp.config.seed) + 101).blocks["head"]
+        head.load_state_dict(fresh.state_dict())
+        X, y = split.tensors("retain")
+        with torch.no_grad():
+            feats = model.eval().features(X)
+        recipe = exp.config.recipe
+        from ..training import epoch_batches, make_optimizer
+
+        opt = make_optimizer(head.parameters(), recipe.optimizer, recipe.lr, recipe.momentum, recipe.weight_decay)
+        g = torch.Generator().manual_seed(int(exp.config.seed) + 101)
+        for epoch in range(recipe.epochs):
+            for idx in epoch_batches(len(y), recipe.batch_size, g, X.device):
+                loss = F.cross_entropy(head(feats[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            as_progress(progress)("control: head-only retrain", epoch + 1, recipe.epochs)
+        return model.eval(), {"seconds": time.perf_counter() - start}
+
+    model, _, _ = exp.store.get_or_build(key, lambda: exp.fresh_model(), build)
+    return model.to(exp.device).eval()
 
 
 def finetuned(exp, model: nn.Module, epochs: int = 1, lr: float = 1e-3) -> nn.Module:

@@ -6,11 +6,14 @@ measure how much the true label's log-probability drops:
   Δ²_l  with θ_u's activations.
 Over the layers where Δ¹_l is above a small threshold,
 
-    depth = Σ Δ¹_l · clip(Δ²_l / Δ¹_l, 0, 1) / Σ Δ¹_l        (1 = erased like a retrain, 0 = intact).
+    depth = Σ Δ¹_l · max(Δ²_l / Δ¹_l, 0) / Σ Δ¹_l        (1 = erased like a retrain, 0 = intact).
 
-By default only hidden layers are patched: patching the logits layer replaces the output itself and
-would measure outputs, not residuals. Patching is causal, but it assumes the donor's activations live
-in θ_o's basis: a donor with another initialisation scrambles θ_o whatever it knows (see its trust AUC).
+The ratio is not clipped at 1 (science.md §3.1): a model that destroys more of θ_o's answer than θ_r does is
+not "erased like a retrain", it is beyond it, and the verdict must see that. By default only hidden layers are
+patched: patching the logits layer replaces the output itself and would measure outputs, not residuals.
+Patching is causal, but it assumes the donor's activations live in θ_o's basis: a donor with another
+initialisation scrambles θ_o whatever it knows, so the measure is read in θ_o's coordinates — compared only
+with retrains that share θ_o's initialisation, and not applied to models that do not.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..params import Param
+from .base import Probe, ProbeContext, Readings, register
 from .common import layer_outputs, run_from, true_logprob
 
 
@@ -46,7 +51,7 @@ def depth_score(drop_retrain, drop_model, threshold: float = 0.05) -> tuple[floa
     used = d1 > threshold
     if not used.any():
         return float("nan"), used.tolist()
-    ratio = np.clip(d2[used] / d1[used], 0.0, 1.0)
+    ratio = np.clip(d2[used] / d1[used], 0.0, None)
     return float((d1[used] * ratio).sum() / d1[used].sum()), used.tolist()
 
 
@@ -76,3 +81,80 @@ def patching(original: nn.Module, retrain: nn.Module, model: nn.Module, X: torch
     d2 = patch_drops(original, ma, X, y, layers, base)
     score, used = depth_score(d1, d2, threshold)
     return PatchingResult(layers, float(base.mean()), d1, d2, used, threshold, score)
+
+
+# -- the measures, registered --------------------------------------------------------------------------------
+def _patch_all(ctx, models: dict, threshold: float) -> dict[str, PatchingResult]:
+    """Patching of every model against the context's θ_o and θ_r (memoised per context and threshold)."""
+    def build() -> dict[str, PatchingResult]:
+        fX, fy = ctx.data.forget
+        ra = ctx.acts(ctx.retrain, "forget")
+        return {n: patching(ctx.original, ctx.retrain, m, fX, fy, ctx.hidden, threshold, retrain_acts=ra,
+                            model_acts=ctx.acts(m, "forget")) for n, m in models.items()}
+
+    return ctx.shared(("patching", float(threshold), tuple(sorted(models)), tuple(id(m) for m in models.values())),
+                      build)
+
+
+def layer_ratios(p: PatchingResult) -> list[float]:
+    """Δ²_l / Δ¹_l on the layers the depth score uses (NaN on the others), unclipped."""
+    return [float(d2 / d1) if u else float("nan") for d1, d2, u in zip(p.drop_retrain, p.drop_model, p.used)]
+
+
+_THRESHOLD = Param("threshold", 0.05, 0.0, 10.0, "layers whose Δ¹ (θ_r's drop, in nats) is below this are ignored")
+
+
+@register
+class Depth(Probe):
+    name = "depth"
+    label = "unlearning depth (patching)"
+    family = "functional"
+    direction = -1
+    lo, hi = 0.0, float("inf")
+    coordinates = "theta_o"
+    abs_tol = 0.05
+    caption = ("Patch θ_o's hidden layers on D_f with the model's activations and compare the drop of the true "
+               "label's log-probability with the drop θ_r's activations cause: 1 = erased like a retrain, 0 = intact, "
+               "above 1 = destroyed more than a retrain. Read in θ_o's coordinates.")
+    params = (_THRESHOLD,)
+
+    def measure(self, ctx: ProbeContext, models: dict) -> Readings:
+        res = _patch_all(ctx, models, self.hp["threshold"])
+        return self._readings({n: [p.depth] for n, p in res.items()}, None, 0.0,
+                              extra={"patching": {n: p.to_dict() for n, p in res.items()}})
+
+
+@register
+class PatchRatio(Probe):
+    name = "patch_ratio"
+    label = "patching: Δ²/Δ¹ per layer"
+    family = "context"
+    direction = -1
+    lo, hi = 0.0, float("inf")
+    per_layer = True
+    coordinates = "theta_o"
+    caption = ("Per layer, the model's patching drop over θ_r's (Δ²/Δ¹): 1 = this layer erased like a retrain's, "
+               "0 = θ_o's layer intact; empty where θ_r's own drop is below the threshold.")
+    params = (_THRESHOLD,)
+
+    def measure(self, ctx: ProbeContext, models: dict) -> Readings:
+        res = _patch_all(ctx, models, self.hp["threshold"])
+        return self._readings({n: layer_ratios(p) for n, p in res.items()}, ctx.hidden, 0.0)
+
+
+@register
+class PatchDrop(Probe):
+    name = "patch_drop"
+    label = "patching: drop Δ² (nats)"
+    family = "context"
+    direction = -1
+    unit = "nats"
+    lo, hi = float("-inf"), float("inf")
+    per_layer = True
+    coordinates = "theta_o"
+    caption = "Per layer, how much θ_o's true-label log-probability on D_f drops when the layer is patched with the model's activations."
+    params = (_THRESHOLD,)
+
+    def measure(self, ctx: ProbeContext, models: dict) -> Readings:
+        res = _patch_all(ctx, models, self.hp["threshold"])
+        return self._readings({n: list(p.drop_model) for n, p in res.items()}, ctx.hidden, 0.0)

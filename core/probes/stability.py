@@ -1,12 +1,10 @@
 """Convergence stability (science.md §3): is θ_u a stable minimum, or does the forgotten data come back?
 
 * gradient norm of the retain loss at θ_u (a pseudo-converged point need not sit at a minimum of D_r),
-* bounce-back: forget accuracy during k *benign* fine-tuning steps on D_r only (the ReA paper's
-  observation that benign fine-tuning brings residuals back); a retrain has nothing to bring back,
-* quick relearning: forget accuracy on the rest of D_f after a few steps on a handful of forget samples
-  mixed with retain batches (a cheap form of the ReA relearning-speed probe; the attack in
-  `core.attacks` is the full one).
-All fine-tuning happens on copies; the models passed in are never changed.
+* bounce-back: forget accuracy after k *benign* fine-tuning steps on D_r only (the ReA paper's observation
+  that benign fine-tuning brings residuals back); a retrain has nothing to bring back.
+Relearning from forget samples is the ReA relearning-speed measure (`relearning.py`). All fine-tuning happens
+on copies; the models passed in are never changed.
 """
 from __future__ import annotations
 
@@ -19,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..params import Param
 from ..results import _clean
 from ..training import make_optimizer
+from .base import Probe, ProbeContext, Readings, register
 from .common import ProbeData
 
 
@@ -48,8 +48,6 @@ class Stability:
     steps: list[int]
     forget_acc: list[float]  # after each recorded number of benign fine-tuning steps (steps[0] = 0)
     retain_acc: list[float]
-    relearn_steps: list[int] = field(default_factory=list)
-    relearn_acc: list[float] = field(default_factory=list)  # accuracy on the held-back forget samples
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -61,13 +59,9 @@ class Stability:
     def bounced_acc(self) -> float:
         return float(self.forget_acc[-1])
 
-    @property
-    def relearned_acc(self) -> float:
-        return float(self.relearn_acc[-1]) if self.relearn_acc else float("nan")
-
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
-        d.update(bounce=self.bounce, bounced_acc=self.bounced_acc, relearned_acc=self.relearned_acc)
+        d.update(bounce=self.bounce, bounced_acc=self.bounced_acc)
         return _clean(d)
 
 
@@ -97,47 +91,66 @@ def bounce_back(model: nn.Module, data: ProbeData, k: int = 30, record: tuple[in
     return record, f_acc, r_acc
 
 
-def relearn(model: nn.Module, data: ProbeData, shots: int = 5, k: int = 10, lr: float = 0.01, retain_batch: int = 32,
-            record: tuple[int, ...] | None = None, seed: int = 0):
-    """Fine-tune on `shots` forget samples (each step mixed with a retain batch); accuracy on the other
-    forget samples at the recorded steps."""
+def bounced_many(models: list[nn.Module], data: ProbeData, k: int = 30, lr: float = 0.01, batch_size: int = 64,
+                 seed: int = 0) -> list[float]:
+    """Forget accuracy of each model after `bounce_back`'s k benign SGD steps, all models as one batch.
+
+    Every model sees the same retain batches (one generator seeded with `seed`, as `bounce_back` draws them),
+    and the batched SGD follows `torch.optim.SGD`'s arithmetic, so the numbers match the one-by-one loop."""
+    from ..batched import BatchedOptimizer, Flat, forward_many, loss_grad_fn, stack
+
+    template = models[0]
+    spec = Flat(template)
+    flat = spec.flatten(stack(models)).detach().clone()
+    opt = BatchedOptimizer(flat, "sgd", lr, momentum=0.9)
+    grad = loss_grad_fn(template)
     (fX, fy), (rX, ry) = data.forget, data.retain
-    if len(fy) <= shots:
-        return [], []
-    record = sorted({0, k, *(record or (1, 2, 5))} & set(range(k + 1)))
-    g = torch.Generator().manual_seed(int(seed) + 17)
-    perm = torch.randperm(len(fy), generator=g).to(fX.device)
-    probe, rest = perm[:shots], perm[shots:]
-    work = copy.deepcopy(model).train()
-    opt = make_optimizer(work.parameters(), "sgd", lr, momentum=0.9)
-    acc = []
-    for step in range(k + 1):
-        if step in record:
-            work.eval()
-            acc.append(_acc(work, fX[rest], fy[rest]))
-            work.train()
-        if step == k:
-            break
-        idx = torch.randint(len(ry), (retain_batch,), generator=g).to(rX.device)
-        X = torch.cat([fX[probe], rX[idx]])
-        y = torch.cat([fy[probe], ry[idx]])
-        with torch.enable_grad():
-            loss = F.cross_entropy(work(X), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return record, acc
+    g = torch.Generator().manual_seed(int(seed))
+    M = len(models)
+    ones = torch.ones(M, batch_size, device=rX.device)
+    for _ in range(k):
+        idx = torch.randint(len(ry), (batch_size,), generator=g).to(rX.device)
+        Xb = rX[idx].unsqueeze(0).expand(M, *rX[idx].shape)
+        gr, _ = grad(flat, Xb, ry[idx].unsqueeze(0).expand(M, -1), ones)
+        opt.step(flat, gr)
+    logits = forward_many(template, spec.views(flat), fX)
+    return (logits.argmax(-1) == fy).double().mean(1).cpu().tolist()
 
 
 def stability(model: nn.Module, data: ProbeData, name: str = "model", k: int = 30, lr: float = 0.01,
-              batch_size: int = 64, shots: int = 5, relearn_steps: int = 10, seed: int = 0) -> Stability:
-    """Gradient norm on D_r, bounce-back after k benign steps, and quick relearning, for one model."""
+              batch_size: int = 64, seed: int = 0) -> Stability:
+    """Gradient norm on D_r and the bounce-back after k benign steps, for one model."""
     gn = grad_norm(model, *data.retain)
     steps, f_acc, r_acc = bounce_back(model, data, k, lr=lr, batch_size=batch_size, seed=seed)
-    rs, ra = relearn(model, data, shots, relearn_steps, lr, seed=seed) if shots > 0 else ([], [])
-    return Stability(name, gn, steps, f_acc, r_acc, rs, ra,
-                     {"k": k, "lr": lr, "batch_size": batch_size, "optimizer": "sgd (momentum 0.9)", "shots": shots,
-                      "relearn_steps": relearn_steps, "seed": seed})
+    return Stability(name, gn, steps, f_acc, r_acc,
+                     {"k": k, "lr": lr, "batch_size": batch_size, "optimizer": "sgd (momentum 0.9)", "seed": seed})
+
+
+@register
+class GradNorm(Probe):
+    name = "grad_norm"
+    label = "gradient norm on D_r"
+    family, direction, lo, hi = "context", +1, 0.0, float("inf")
+    caption = "‖∇ CE(D_r)‖ at the model's weights: a point that is not a minimum of the retain loss may move."
+
+    def measure(self, ctx: ProbeContext, models: dict) -> Readings:
+        return self._readings({n: [grad_norm(m, *ctx.data.retain)] for n, m in models.items()})
+
+
+@register
+class BounceBack(Probe):
+    name = "bounce"
+    label = "forget accuracy after benign fine-tuning"
+    family, direction = "functional", +1
+    abs_tol = 0.02
+    caption = ("Forget accuracy after a few benign fine-tuning steps on D_r alone: residuals that benign training "
+               "brings back. A retrain has nothing to bring back.")
+    params = (Param("steps", 30, 1, 1000, "benign SGD steps on D_r"), Param("lr", 0.01, 1e-5, 1.0, "SGD learning rate",
+                                                                              log=True))
+
+    def measure(self, ctx: ProbeContext, models: dict) -> Readings:
+        acc = bounced_many(list(models.values()), ctx.data, self.hp["steps"], self.hp["lr"], seed=ctx.seed)
+        return self._readings({n: [a] for n, a in zip(models, acc)}, None, 1.0 / max(len(ctx.data.forget[1]), 1))
 
 
 def nanmean(v) -> float:
