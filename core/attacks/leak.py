@@ -19,7 +19,8 @@ the shadow original's initialisation and data-order seed, as θ_r is from θ_o's
 positive, as many random non-members a negative (posteriors of the same original/unlearned pair). An attack
 classifier per feature (random forest by default, logistic regression, MLP) is trained on the shadow features
 and applied to the target: positives = the target's forget samples (p_o = θ_o, p_u = the attacked model),
-negatives = the test samples.
+negatives = held-out samples like them (`core.attacks.mia.matched_nonmembers`: of the forgotten class when a
+whole class is forgotten, else the test set).
 
 Degradation (the authors' `calculate_comparison_metrics`): for every target sample, the attack's
 confidence in the sample's true label (member-deleted or not) under a feature minus under `basic_mia`;
@@ -53,6 +54,7 @@ from ..params import Param
 from ..progress import Progress, as_progress
 from ..unlearn import UnlearnTask, get_method, methods
 from .base import Attack, AttackContext, AttackResult, register
+from .mia import matched_nonmembers
 from .residual import torch_threads
 from .shadow import train_models
 from .roc import summarize
@@ -344,11 +346,12 @@ class UnlearningLeak(Attack):
                                deletion=hp["deletion"], group_size=hp["group_size"],
                                shadow_fraction=hp["shadow_fraction"], seed=hp["seed"], progress=progress)
         split = ctx.split
-        (fX, fy), (tX, ty) = split.tensors("forget"), split.tensors("test")
+        non = matched_nonmembers(split)  # held-out samples like D_f (of the forgotten class when one is)
+        (fX, fy), (tX, ty) = split.tensors("forget"), split.tensors(non)
         X = torch.cat([fX, tX])
         y_t = torch.cat([fy, ty]).cpu().numpy()
         labels_t = np.r_[np.ones(len(fy)), np.zeros(len(ty))].astype(int)
-        ids = np.r_[split.forget, split.test]
+        ids = np.r_[split.forget, non]
         lo_t, lu_t = _logits(ctx.models["original"], X), _logits(ctx.models[target], X)
         mit = dict(temperature=hp["temperature"], top_k=hp["top_k"], label_only=hp["label_only"])
         ps_o, ps_u = publish(sp.logits_o, **mit), publish(sp.logits_u, **mit)

@@ -10,10 +10,13 @@
   separate retain samples (members) from test samples (non-members), applied to D_f; the share of D_f it
   calls non-member.
 
-Default evaluation: members = D_f (up to 500), non-members = test set (up to 500), attacking the given
-target. Against θ_o that is a real membership test; against θ_r, D_f was never trained on. With class-wise
-forgetting the two groups also differ in class, so a model that never learned the class (θ_r) gives D_f
-*higher* loss than the test set: AUC well below 0.5. `nonmembers="test_same_classes"` compares like with like.
+Default evaluation: members = D_f (up to 500), non-members = `matched_nonmembers` (up to 500), attacking the
+given target. Against θ_o that is a real membership test; against θ_r, D_f was never trained on. With
+class-wise forgetting, scoring D_f against the mixed test set compares two groups that also differ in class: a
+model that never learned the class (θ_r) gives D_f *higher* loss than the test set and the ROC falls far below
+the diagonal, saying the opposite of the truth. So the non-members are held-out samples of the forgotten
+class(es) (science.md §3.1): every attack, the dashboard and the science report take them from the one
+function `matched_nonmembers`; `nonmembers="test"` keeps the mixed test set for comparison.
 """
 from __future__ import annotations
 
@@ -69,8 +72,9 @@ def phi(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 QUERY_PARAMS = (
     Param("members", "forget", help="members to attack: the forget set D_f, or a sample of the retain set",
           choices=("forget", "retain")),
-    Param("nonmembers", "test", help="non-members: the test set, or only test samples of the members' classes",
-          choices=("test", "test_same_classes")),
+    Param("nonmembers", "matched", help="non-members: held-out samples of the forgotten class(es) when whole classes "
+          "are forgotten, else the test set (matched); the mixed test set (test); or test samples of the members' "
+          "classes (test_same_classes)", choices=("matched", "test", "test_same_classes")),
     Param("max_queries", 500, 20, 5000, "at most this many members and this many non-members (official ReA: 500)"),
 )
 SHADOW_PARAMS = (
@@ -89,14 +93,41 @@ def shadows_for(ctx: AttackContext, ids: np.ndarray, hp: dict, progress: Progres
     return shadow_models(ctx, ids, hp["n_shadows"], hp["in_fraction"] or None, population, progress=progress)
 
 
-def query_sets(ctx: AttackContext, members: str = "forget", nonmembers: str = "test", max_queries: int = 500,
+def matched_nonmembers(split) -> np.ndarray:
+    """The samples D_f is scored against: never trained on by any model, and like D_f in class.
+
+    Class-wise forgetting: the held-out samples (test set and shadow pool) of the forgotten class(es), so that
+    members and non-members differ only in membership. Sample-wise forgetting: the test set, which is drawn
+    from the same class mixture as D_f."""
+    classes = list(split.forget_classes)
+    if not classes:
+        return np.sort(np.asarray(split.test, dtype=np.int64))
+    held = np.concatenate([np.asarray(split.test), np.asarray(split.shadow)]).astype(np.int64)
+    return np.sort(held[np.isin(split.dataset.y[held], classes)])
+
+
+def sets_description(split, members: int, nonmembers: int) -> str:
+    """Positives and negatives of the default attack sets in words, for ROC captions."""
+    classes = list(split.forget_classes)
+    names = getattr(split.dataset, "class_names", None) or [str(c) for c in range(split.dataset.n_classes)]
+    if classes:
+        what = " and ".join(f"'{names[c]}'" for c in classes)
+        return (f"positives: {members} forget samples (the training images of class {what}); negatives: "
+                f"{nonmembers} held-out images of the same class that no model trained on")
+    return (f"positives: {members} forget samples; negatives: {nonmembers} test samples that no model trained on "
+            "(the same class mixture)")
+
+
+def query_sets(ctx: AttackContext, members: str = "forget", nonmembers: str = "matched", max_queries: int = 500,
                seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(member ids, non-member ids) as dataset indices, subsampled to `max_queries` each (seeded)."""
     split = ctx.split
     rng = np.random.default_rng([int(ctx.seed if seed is None else seed), 0x0E7])
     mem = np.asarray(split.forget if members == "forget" else split.retain, dtype=np.int64)
     non = np.asarray(split.test, dtype=np.int64)
-    if nonmembers == "test_same_classes":
+    if nonmembers == "matched" and members == "forget":
+        non = matched_nonmembers(split)
+    elif nonmembers == "test_same_classes":
         y = split.dataset.y
         non = non[np.isin(y[non], np.unique(y[mem]))]
     if len(mem) > max_queries:
@@ -308,19 +339,15 @@ class MiaEfficacy(Attack):
     def run(self, ctx: AttackContext, target: str, progress: Progress | None = None) -> list[AttackResult]:
         progress = as_progress(progress)
         split = ctx.split
-        rng = np.random.default_rng([int(ctx.seed), 0xEFF])
-        test = rng.permutation(np.asarray(split.test, dtype=np.int64))
-        fit_test, eval_test = np.sort(test[: len(test) // 2]), np.sort(test[len(test) // 2:])
-        retain = np.asarray(split.retain, dtype=np.int64)
-        retain = np.sort(rng.choice(retain, min(len(retain), len(fit_test)), replace=False))  # balanced, as Jia et al.
+        retain, fit_test, eval_non = efficacy_sets(split, ctx.seed)
         model = ctx.models[target]
         res = mia_efficacy(model, split.tensors(retain), split.tensors(fit_test), split.tensors("forget"),
                            self.hp["features"])
-        Xe, ye = split.tensors(eval_test)
+        Xe, ye = split.tensors(eval_non)
         fe = _efficacy_features(metrics.logits(model, Xe), ye, self.hp["features"])
-        ids = np.r_[np.asarray(split.forget, dtype=np.int64), eval_test]
+        ids = np.r_[np.asarray(split.forget, dtype=np.int64), eval_non]
         scores = np.r_[res["forget_decision"], res["clf"].decision_function(fe)]
-        labels = np.r_[np.ones(len(split.forget), int), np.zeros(len(eval_test), int)]
+        labels = np.r_[np.ones(len(split.forget), int), np.zeros(len(eval_non), int)]
         X, y = split.tensors(ids)
         progress("MIA-efficacy", 1, 1)
         extra = {"efficacy": res["efficacy"], "features": self.hp["features"], "n_fit_members": int(len(retain)),
@@ -328,3 +355,19 @@ class MiaEfficacy(Attack):
                  "meaning": "share of D_f predicted non-member (retrain-like: high; θ_o: low)"}
         groups = groups_of(metrics.logits(model, X), y)
         return [AttackResult("mia_efficacy", target, scores, labels, ids, groups, extra)]
+
+
+def efficacy_sets(split, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(retain fit set, test fit set, ROC non-members) of MIA-efficacy, the same for the attack and the probe.
+
+    The SVC is fitted on half of the test set against as many retain samples (balanced, as Jia et al.); the ROC
+    compares D_f with the matched non-members it was not fitted on."""
+    rng = np.random.default_rng([int(seed), 0xEFF])
+    test = rng.permutation(np.asarray(split.test, dtype=np.int64))
+    fit_test = np.sort(test[: len(test) // 2])
+    retain = np.asarray(split.retain, dtype=np.int64)
+    retain = np.sort(rng.choice(retain, min(len(retain), len(fit_test)), replace=False))
+    eval_non = np.setdiff1d(matched_nonmembers(split), fit_test)
+    if len(eval_non) == 0:  # every matched sample was in the fit half: fall back to the other half of the test set
+        eval_non = np.sort(test[len(test) // 2:])
+    return retain, fit_test, eval_non

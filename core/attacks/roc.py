@@ -59,3 +59,28 @@ def summarize(scores, labels) -> Roc:
         fpr, tpr = fpr[keep], tpr[keep]
     return Roc(fpr.tolist(), tpr.tolist(), auc, tpr_at_fpr(fpr, tpr, 0.01), tpr_at_fpr(fpr, tpr, 0.001), acc,
                int(y.sum()), int((1 - y).sum()))
+
+
+def auc_standard_error(auc: float, n_pos: int, n_neg: int) -> float:
+    """Hanley & McNeil's (1982) standard error of an AUC from n_pos positives and n_neg negatives."""
+    a = min(max(float(auc), 1e-6), 1 - 1e-6)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / max(n_pos * n_neg, 1)
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def below_chance_reason(roc: Roc, members: str = "forget samples", nonmembers: str = "non-members") -> str:
+    """One line saying why a curve lies below the diagonal, or '' when it does not.
+
+    Within two standard errors of 0.5 it is sampling noise; further below, the model treats the members as
+    *less* familiar than samples it never saw (they score lower than the non-members): a model that forgot more
+    than a retrain would have (over-unlearning), or sets that differ in more than membership."""
+    if not np.isfinite(roc.auc) or roc.auc >= 0.5:
+        return ""
+    se = auc_standard_error(roc.auc, roc.n_pos, roc.n_neg)
+    if roc.auc >= 0.5 - 2 * se:
+        return (f"AUC {roc.auc:.2f} is below 0.5 by less than two standard errors (±{2 * se:.2f} with {roc.n_pos} "
+                f"{members} and {roc.n_neg} {nonmembers}): chance, not a signal.")
+    return (f"AUC {roc.auc:.2f} is clearly below 0.5: the model scores its {members} as less familiar than "
+            f"{nonmembers} it never saw — it forgot them harder than a retrain would, which an attacker can also "
+            f"read by flipping the score (AUC {1 - roc.auc:.2f}).")
