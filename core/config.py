@@ -34,7 +34,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "mlp"
-    params: dict[str, Any] = field(default_factory=dict)  # e.g. hidden = [256, 256]
+    params: dict[str, Any] = field(default_factory=dict)  # e.g. hidden = [128, 128, 128, 128]
 
 
 @dataclass

@@ -99,7 +99,19 @@ def test_unknown_hyperparameter_and_bad_choice_refused():
 
 # -- forgetting and keeping ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,hp", [(n, {}) for n in ACTS_ON_FORGET] + [
+# Measured on the four-layer default classroom model (reported, not tuned): SCRUB's defaults forget the 7s but
+# take the retain accuracy down to 0.66, and orthogonal_replay's class-wise defaults keep 0.89 of the 7s; on the
+# earlier two-layer MLP both passed.
+DEEP_MODEL_FINDINGS = {
+    "scrub": "SCRUB's defaults drop retain accuracy to 0.66 on the four-layer default model: reported, not tuned",
+    "orthogonal_replay": "orthogonal_replay's class-wise defaults keep 0.89 of the forgotten class on the four-layer "
+                         "default model: reported, not tuned",
+}
+
+
+@pytest.mark.parametrize("name,hp", [
+    pytest.param(n, {}, marks=pytest.mark.xfail(strict=True, reason=DEEP_MODEL_FINDINGS[n]))
+    if n in DEEP_MODEL_FINDINGS else (n, {}) for n in ACTS_ON_FORGET] + [
     ("orthogonal_replay", {"mode": "sample"}),
     pytest.param("gradient_ascent", {}, marks=pytest.mark.xfail(
         strict=True, reason="GA's defaults (SGD lr 1e-4, 5 epochs) barely move θ_o on digits: reported, not tuned")),
@@ -274,3 +286,10 @@ def test_divergence_is_stopped_and_reported(original, task):
     assert all(torch.isfinite(p).all() for p in r.model.parameters())
     r2 = get_method("neggrad_plus", alpha=0.0, lr=0.1, epochs=20).unlearn(original, task)
     assert all(torch.isfinite(p).all() for p in r2.model.parameters())
+
+
+def test_rurk_with_adversarial_perturbations_runs(original, task):
+    """pgd_steps > 0 adds one PGD-found perturbation per forget sample (it used to crash with a NameError)."""
+    r = get_method("rurk", epochs=1, pgd_steps=2).unlearn(original, task)
+    assert r.status == "ok", r.message
+    assert forgotten_class_acc(r.model, task) <= forgotten_class_acc(original, task)

@@ -12,10 +12,10 @@ class MLP(Classifier):
     """Fully connected ReLU network. Layers: block1..blockK (Linear+ReLU), head (Linear)."""
 
     @classmethod
-    def check_options(cls, hidden=(256, 256)) -> dict:
+    def check_options(cls, hidden=(128, 128, 128, 128)) -> dict:
         return {"hidden": whole_numbers("mlp: hidden widths", hidden, 1, 4096, (1, 8))}
 
-    def __init__(self, input_shape: tuple[int, ...], n_classes: int, hidden: list[int] | tuple[int, ...] = (256, 256)):
+    def __init__(self, input_shape: tuple[int, ...], n_classes: int, hidden: list[int] | tuple[int, ...] = (128, 128, 128, 128)):
         super().__init__()
         hidden = self.check_options(hidden)["hidden"]
         blocks: dict[str, nn.Module] = {}

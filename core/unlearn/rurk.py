@@ -26,7 +26,7 @@ def pgd_recognition(model, X: torch.Tensor, y: torch.Tensor, delta: torch.Tensor
     Step size 2.5·τ/steps (Madry et al.'s rule of thumb); gradients are taken w.r.t. δ only."""
     step = 2.5 * tau / max(steps, 1)
     delta = delta.detach()
-    for _ in range(s.steps):
+    for _ in range(steps):
         delta.requires_grad_(True)
         p = F.softmax(model(X + delta), -1).gather(1, y[:, None]).sum()
         (g,) = torch.autograd.grad(p, delta)
@@ -71,7 +71,7 @@ class RURK(Method):
         s = self._schedule(model.parameters(), task, loop)
         g = task.generator(9)
         shape = tuple(task.forget_X.shape[1:])
-        for _ in range(s.steps):
+        for _ in range(steps):
             Xr, yr = next(s.retain)
             Xf, yf = next(s.forget)
             Xp = Xf.repeat(k, *[1] * len(shape)) + random_in_ball(k * len(yf), shape, tau, g).to(Xf.device)
