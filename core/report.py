@@ -22,7 +22,8 @@ from typing import Any
 
 from .results import Results
 
-VERDICT_COLOURS = {"clean": "#009E73", "pseudo-converged": "#D55E00", "under-unlearned": "#882255"}
+VERDICT_COLOURS = {"clean": "#009E73", "pseudo-converged": "#D55E00", "under-unlearned": "#882255",
+                   "over-unlearned": "#AA4499", "no verdict": "#777777"}
 
 
 @dataclass
@@ -59,23 +60,39 @@ def _metrics_table(results: Results) -> str:
     return f"<table class='metrics'>{head}{''.join(rows)}</table>"
 
 
-def _verdict_block(verdict: list[dict] | None) -> str:
-    if not verdict:
-        return "<p class='muted'>No verdict in this report (the verdict module did not run).</p>"
+def _badges(rows: list[dict]) -> str:
     items = []
-    for v in verdict:
+    for v in rows:
         label = str(v.get("verdict", "?"))
-        colour = VERDICT_COLOURS.get(label, "#555")
+        colour = VERDICT_COLOURS.get(label.split(",")[0], "#555")
         why = html.escape(str(v.get("reason", "")))
+        extra = f" <span class='muted'>(expected: {html.escape(v['expected'])} — " \
+                f"{'passed' if v.get('passed') else 'FAILED'})</span>" if "expected" in v else ""
         items.append(f"<li><span class='badge' style='background:{colour}'>{html.escape(label)}</span> "
-                     f"<b>{html.escape(str(v.get('method', '')))}</b> <span class='muted'>{why}</span></li>")
+                     f"<b>{html.escape(str(v.get('method', '')))}</b>{extra} <span class='muted'>{why}</span></li>")
     return f"<ul class='verdict'>{''.join(items)}</ul>"
+
+
+def _verdict_block(verdict: list[dict] | None, warnings: list[str]) -> str:
+    warn = "".join(f"<p class='warn'><b>Warning.</b> {html.escape(w)}</p>" for w in warnings)
+    if not verdict:
+        return warn + "<p class='muted'>No verdict in this report (the verdict module did not run).</p>"
+    models = [v for v in verdict if "expected" not in v]
+    controls = [v for v in verdict if "expected" in v]
+    out = warn + _badges(models)
+    if controls:
+        passed = sum(bool(v.get("passed")) for v in controls)
+        out += (f"<h3>This run's controls: {passed} of {len(controls)} passed</h3><p class='muted'>Models whose "
+                "verdict is known by construction, judged with the same rule: θ_o must be under-unlearned, θ_o with "
+                "only its last layer retrained on D_r pseudo-converged, retrains held out of the yardstick clean."
+                "</p>" + _badges(controls))
+    return out
 
 
 _CSS = """
 body{font-family:Inter,Segoe UI,Helvetica,Arial,sans-serif;color:#222;max-width:1180px;margin:0 auto;padding:1.5em}
 h1{font-size:2.1em;margin-bottom:0.1em} h2{border-bottom:2px solid #0072B2;padding-bottom:0.2em;margin-top:2em}
-.muted{color:#666} .cap{background:#f6f6f2;border-left:4px solid #0072B2;padding:0.5em 0.8em;color:#333}
+.muted{color:#666} .warn{background:#fff4e5;border-left:4px solid #E69F00;padding:0.5em 0.8em} .cap{background:#f6f6f2;border-left:4px solid #0072B2;padding:0.5em 0.8em;color:#333}
 table.metrics{border-collapse:collapse;width:100%;font-size:0.95em} table.metrics td,table.metrics th{
 border-bottom:1px solid #ddd;padding:0.35em 0.5em;text-align:right} table.metrics td:first-child,
 table.metrics th:first-child, table.metrics td:nth-child(2){text-align:left}
@@ -89,7 +106,10 @@ nav a{margin-right:1em}
 def render_report(results: Results, figures: list[ReportFigure], settings_toml: str,
                   verdict: list[dict] | None = None, title: str = "Residue report: is the data really gone?",
                   notes: list[str] | None = None) -> str:
-    """The whole report as one HTML string (plotly.js inline once; figures interactive)."""
+    """The whole report as one HTML string (plotly.js inline once; figures interactive).
+
+    `verdict`: one row per model {"method", "verdict", "reason"}; rows with "expected" (and "passed") are this
+    run's controls, listed apart."""
     from plotly.offline import get_plotlyjs
 
     seed = results.config.get("seed", "?")
@@ -124,7 +144,7 @@ device {html.escape(results.device)} · train {split.get('train')} / forget {spl
 retain {split.get('retain')} / test {split.get('test')} samples</p>
 <nav><a href="#verdict">Verdict</a> <a href="#numbers">Numbers</a> {toc} <a href="#settings">Settings</a></nav>
 <h2 id="verdict">Verdict</h2>
-{_verdict_block(verdict)}
+{_verdict_block(verdict, results.warnings)}
 {note_html}
 <h2 id="numbers">Numbers</h2>
 {_metrics_table(results)}

@@ -57,6 +57,14 @@ def _probe_data(run, progress):
     return ProbeData.from_experiment(run.exp)
 
 
+@analysis_def("probe_context", "Probe context", PROBES, "core/probes", in_run_everything=False, persist=False)
+def _probe_context(run, progress):
+    """θ_o, θ_r and the probe data, with the activations several measures share (heatmap and verdict alike)."""
+    from core.probes import ProbeContext
+
+    return ProbeContext.from_experiment(run.exp, analysis(run, "probe_data"))
+
+
 @analysis_def("attack_context", "Attack context", ("core.attacks",), "core/attacks", in_run_everything=False,
               persist=False)
 def _attack_context(run, progress):
@@ -87,32 +95,34 @@ def _classes(run, progress):
 
 
 # ---------------------------------------------------------------------------------------------
-# residual level: layer probes, trust, verdict
+# residual level: verdict (with this run's controls), layer probes, five-seed controls
 # ---------------------------------------------------------------------------------------------
+@analysis_def("verdict", "Verdict and controls", ("core.verdict", *PROBES),
+              "core/verdict.py (the seed-variance yardstick)", defaults={"with_trust": False})
+def _verdict(run, progress, with_trust: bool):
+    """Every probe on every model, the yardstick retrains and this run's controls: the relearning runs it makes
+    are then reused by the class-wise reminiscence attack."""
+    from core.verdict import verdicts
+
+    return verdicts(run.exp, ["retrain", *methods(run)], trust=analysis(run, "trust") if with_trust else None,
+                    ctx=analysis(run, "probe_context"), progress=progress)
+
+
 @analysis_def("residuals", "Residual heatmap", PROBES, "core/probes/layers.py",
               defaults={"attribution": "conductance", "patch_threshold": 0.05})
 def _residuals(run, progress, attribution: str, patch_threshold: float):
     from core.probes import layer_probes
 
-    return layer_probes(dict(run.exp.models), analysis(run, "probe_data"), progress=progress,
+    return layer_probes(dict(run.exp.models), analysis(run, "probe_context"), progress=progress,
                         attribution=attribution, patch_threshold=float(patch_threshold))
 
 
-@analysis_def("trust", "Trust AUCs", PROBES, "core/probes/trust.py", in_run_everything=False,
+@analysis_def("trust", "Five-seed controls", PROBES, "core/probes/trust.py", in_run_everything=False,
               defaults={"n_seeds": 5})
 def _trust(run, progress, n_seeds: int):
     from core.probes import trust
 
-    return trust.trust(run.exp, int(n_seeds), analysis(run, "probe_data"), progress=progress)
-
-
-@analysis_def("verdict", "Verdict", ("core.verdict", *PROBES), "core/verdict.py (the seed-variance yardstick)",
-              defaults={"with_trust": False})
-def _verdict(run, progress, with_trust: bool):
-    from core.verdict import verdicts
-
-    return verdicts(run.exp, ["retrain", *methods(run)], trust=analysis(run, "trust") if with_trust else None,
-                    layer_report=analysis(run, "residuals"), progress=progress)
+    return trust.trust(run.exp, int(n_seeds), progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,11 @@ def big() -> bool:
     return bool(st.session_state.get("big", False))
 
 
+def md_inline(text: str) -> str:
+    """Plain text with **bold** as safe inline HTML (for text set inside our own styled paragraphs)."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
+
+
 def header(title: str, lead: str) -> None:
     st.title(title)
     st.markdown(f"<p class='residue-lead'>{lead}</p>", unsafe_allow_html=True)
@@ -198,21 +203,40 @@ def getter(run: state.Run) -> Callable:
     return lambda name, **settings: analysis(run, name, **settings)
 
 
-def verdict_badges(run: state.Run, v=None) -> None:
-    """One badge per method: clean / pseudo-converged / under-unlearned, with the measures that decided it."""
+def verdict_badges(run: state.Run, v=None, controls: bool = True) -> None:
+    """One badge per model — clean, pseudo-converged, under- or over-unlearned (", still decodable") — naming the
+    measure that decided it, its value and its band; then this run's controls, so a reader sees the rule pass
+    them. A θ_o that learned nothing gets a warning and no badge at all."""
     from .figures import palette
-    from .figures.residuals import VERDICT_COLOURS
+    from .figures.residuals import VERDICT_COLOURS, measure_label
 
     v = v if v is not None else analysis(run, "verdict")
     if v is None:
         return
-    lines = []
-    for name, x in v.verdicts.items():
+    if v.warning:
+        st.warning(v.warning, icon=":material/warning:")
+        return
+
+    def line(name: str, x, extra: str = "") -> str:
         colour = VERDICT_COLOURS.get(x.label, "#555")
-        why = ", ".join(x.decided_by) or "every output and functional measure within the retrain spread"
-        lines.append(f"<div style='margin:0.2rem 0'><span class='residue-badge' style='background:{colour}'>"
-                     f"{x.label}</span> <b>{html.escape(palette.label(name))}</b> "
-                     f"<span style='color:#555'>· decided by: {html.escape(why)}</span></div>")
+        decided = [e for e in x.evidence if e.key in x.decided_by][:2]
+        why = "; ".join(f"{measure_label(v.measures, e.key)} {e.value:.3g} (retrain band {e.low:.3g}–{e.high:.3g})"
+                        for e in decided) or "every output and functional measure within the retrain band"
+        more = len(x.decided_by) - len(decided)
+        why += f" and {more} more" if more > 0 else ""
+        return (f"<div style='margin:0.25rem 0'><span class='residue-badge' style='background:{colour}'>"
+                f"{html.escape(x.badge)}</span> <b>{html.escape(palette.label(name))}</b>{extra} "
+                f"<span style='color:#555'>· {html.escape(why)}</span></div>")
+
+    lines = [line(n, x) for n, x in v.verdicts.items()]
+    if controls and v.controls:
+        passed, total = v.controls_passed()
+        lines.append(f"<div style='margin:0.7rem 0 0.2rem;font-weight:600'>This run's controls, judged with the same "
+                     f"rule: {passed} of {total} passed</div>")
+        for c in v.controls:
+            mark = "✓" if c.passed else f"✗ expected {c.expected}"
+            lines.append(line(c.name, v.control_verdicts[c.name], f" <span title='{html.escape(c.description)}'>"
+                                                                   f"({html.escape(mark)})</span>"))
     st.html("".join(lines))
 
 

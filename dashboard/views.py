@@ -161,10 +161,11 @@ def _pick(run, model: str | None) -> str | None:
 
 
 def default_yardstick(verdict) -> str | None:
-    """The measure the Overview's yardstick shows first: the first one that decided a verdict."""
-    measures = list(verdict.spreads)
-    decided = [m for x in verdict.verdicts.values() for m in x.decided_by if m in measures]
-    return (decided or measures or [None])[0]
+    """The measure the Overview's band shows first: the first one that decided a verdict (else a functional one)."""
+    keys = list(verdict.bands)
+    decided = [k for x in verdict.verdicts.values() for k in x.decided_by if k in keys]
+    functional = [k for k in keys if (verdict.measures.get(k.split("@")[0]) or {}).get("family") == "functional"]
+    return (decided or functional or keys or [None])[0]
 
 
 def radii_shown(sweep) -> list[float]:
@@ -216,26 +217,19 @@ def classes(run, big: bool = False, get: Get | None = None, model: str | None = 
     return panels
 
 
-HEATMAP_CAPTIONS = {
-    "probe_acc": "how well a linear read-out recovers the forgotten labels from that layer's features: high means "
-                 "the knowledge is still decodable inside",
-    "patch_recovery": "the share of θ_r's erasure that patching this layer of θ_o with the model's activations "
-                      "reproduces: 1 = erased like a retrain, 0 = intact",
-    "patch_drop": "how much θ_o's confidence in the true label drops when this layer is patched with the model's "
-                  "activations",
-    "cka_o": "how similar the layer's activations on D_f are to θ_o's (1 = the same up to rotation and scale)",
-    "cka_r": "how similar the layer's activations on D_f are to θ_r's",
-    "weight_dist_r": "how far the layer's weights are from θ_r's, relative to θ_r's norm",
-    "weight_dist_o": "how far the layer's weights moved from θ_o's, relative to θ_o's norm",
-    "attribution": "the attribution mass (captum) that flows through the layer towards the true label on D_f",
-}
+def default_metric(run) -> str:
+    """The heatmap's first measure: decodability of the forgotten class (class-wise), else patching per layer."""
+    return "decodability" if run.results.forget_classes else "patch_ratio"
 
 
-DEFAULT_METRIC = "patch_recovery"  # the causal measure first: the story and the report show it
+def heatmap_metrics(rep) -> list[str]:
+    """The per-layer measures of a layer report, functional first (the ones that may decide)."""
+    order = {"functional": 0, "output": 1, "context": 2}
+    return sorted(rep.values, key=lambda m: order.get(rep.measures.get(m, {}).get("family"), 3))
 
 
 @memoised(peeks=("trust",))
-def residuals(run, big: bool = False, get: Get | None = None, metric: str = DEFAULT_METRIC,
+def residuals(run, big: bool = False, get: Get | None = None, metric: str | None = None,
               columns: list[str] | None = None, model: str | None = None, **settings) -> list[Panel]:
     from .analyses import computed_trust
     from .figures import residuals as f
@@ -243,23 +237,26 @@ def residuals(run, big: bool = False, get: Get | None = None, metric: str = DEFA
     rep = _getter(run, get)("residuals", **settings)
     if rep is None:
         return []
+    metric = metric if metric in rep.values else default_metric(run)
     model = _pick(run, model)
     tr = computed_trust(run)
-    context = (" Weight distance and CKA say where a model sits (every method that starts from θ_o stays near it), "
-               "not what it remembers." if metric.startswith(("weight", "cka")) else "")
+    info = rep.measures.get(metric, {})
+    context = (" This is a context measure: it says where a model sits (every method that starts from θ_o stays "
+               "near it), not what it remembers, so it never decides a verdict." if info.get("family") == "context"
+               else "")
     panels = [Panel(
-        "residuals-heatmap", f"Layer by layer: {f.METRIC_LABELS.get(metric, metric)}",
-        f"Each cell is one layer (row) of one model (column), coloured by {HEATMAP_CAPTIONS.get(metric, metric)}. "
-        f"Compare each method's column with the θ_o and θ_r reference columns: a method that matches θ_r at the "
-        f"output but θ_o in the hidden layers is pseudo-converged.{context}",
-        f.layer_heatmap(rep, metric, tr.for_heatmap(metric) if tr is not None else None, columns, big=big),
-        "Residual heatmap")]
+        "residuals-heatmap", f"Layer by layer: {info.get('label', metric)}",
+        f"Each cell is one layer (row) of one model (column). {info.get('caption', '')} Bright cells look like θ_o, "
+        f"dark ones like θ_r: a method whose column matches θ_r at the output but θ_o in the hidden layers is "
+        f"pseudo-converged.{context}",
+        f.layer_heatmap(rep, metric, {k: e.to_dict() for k, e in tr.entries.items()} if tr is not None else None,
+                        columns, big=big), "Residual heatmap")]
     panels.append(Panel(
         "residuals-depth", "Unlearning depth score per model (activation patching)",
-        "Patching θ_o's layers with a model's activations on D_f and measuring the drop of the true label's "
-        "log-probability gives one causal number per model: 1 = erased as deeply as a retrain, 0 = intact. "
-        "θ_r scores 1 by construction and θ_o 0; a method near 0 only hid the answer in its last layer.",
-        f.depth_bars(rep, tr.for_heatmap("patch_recovery") if tr is not None else None, big=big), "Residual heatmap"))
+        "Patching θ_o's hidden layers with a model's activations on D_f and measuring the drop of the true label's "
+        "log-probability gives one causal number per model: 1 = erased as deeply as a retrain, 0 = intact, above 1 "
+        "= destroyed more than a retrain did. θ_r scores 1 by construction and θ_o 0.",
+        f.depth_bars(rep, big=big), "Residual heatmap"))
     if model is not None:
         panels.append(Panel(
             f"residuals-patching-{model}", f"Activation patching, layer by layer: {model}",
@@ -269,31 +266,31 @@ def residuals(run, big: bool = False, get: Get | None = None, metric: str = DEFA
             f.patching_profile(rep, model, big=big), "Residual heatmap"))
     if tr is not None:
         panels.append(Panel(
-            "residuals-trust", "How far each measure can be trusted",
-            "Each bar is the AUC with which a measure separates models that still hold D_f (θ_o and θ_o briefly "
-            "fine-tuned) from retrains that never saw it, over several seeds. Near 0.5 (grey, weak) the measure "
-            "cannot tell them apart, so do not read the heatmap of that measure as evidence.",
-            f.trust_bars(tr, big=big), "Residual heatmap"))
+            "residuals-trust", "How far each measure can be trusted: its five-seed controls",
+            "For every measure that may decide, over five seeds: how often it flags the model that holds D_f by "
+            "construction (θ_o with only its last layer retrained, or θ_o itself for outputs) and how often it leaves "
+            "retrains held out of the yardstick alone. A measure short of the dotted line has not earned the right "
+            "to decide.", f.trust_bars(tr, big=big), "Residual heatmap"))
     return panels
 
 
 @memoised
 def verdict(run, big: bool = False, get: Get | None = None, measures: list[str] | None = None,
             **settings) -> list[Panel]:
-    """The yardstick spread of the measures that decided the verdicts (or of `measures`)."""
+    """The retrain band of the measures that decided the verdicts (or of `measures`)."""
     from .figures import residuals as f
 
     v = _getter(run, get)("verdict", **settings)
-    if v is None:
+    if v is None or v.warning:
         return []
     if not measures:
-        measures = list(dict.fromkeys(m for x in v.verdicts.values() for m in x.decided_by)) or ["probe_acc"]
+        measures = list(dict.fromkeys(k for x in v.verdicts.values() for k in x.decided_by)) or [default_yardstick(v)]
     return [Panel(
-        f"verdict-spread-{m}", f"Verdict yardstick: {m}",
+        f"verdict-band-{m}", f"Verdict yardstick: {f.measure_label(v.measures, m)}",
         "The band is the spread of retrains that differ from θ_r only in data order (circles) or also in "
-        "initialisation (diamonds); each model is one dot. A dot outside the band (outlined) in the direction of "
-        "'still holds D_f' is what makes an output-matching method pseudo-converged.",
-        f.spread_figure(v, m, big=big), "Overview") for m in measures if m in v.spreads]
+        "initialisation (diamonds); each judged model is a dot and each control a square. A dot outlined in black "
+        "counts towards its verdict: beyond the band towards θ_o makes an output-matching method pseudo-converged.",
+        f.band_figure(v, m, big=big), "Overview") for m in measures if m in v.bands]
 
 
 @memoised
@@ -372,7 +369,34 @@ def neighbourhood(run, big: bool = False, get: Get | None = None, model: str | N
     return panels
 
 
-DEFAULT_ROC = ("lira_online", "rea_sample", "mia:loss", "leak:sorted_diff", "rea_class")
+DEFAULT_ROC = ("lira_online", "rea_class", "rea_sample", "mia:loss", "leak:sorted_diff")
+
+
+def roc_sets(run, results: list) -> str:
+    """What the shown curves' positives and negatives are, in words (one function builds the attack sets)."""
+    from core.attacks.mia import sets_description
+
+    out = []
+    samples = [r for r in results if r.sample_ids is not None]
+    if samples:
+        roc = samples[0].roc()
+        out.append(sets_description(run.exp.prepare(), roc.n_pos, roc.n_neg).capitalize() + ".")
+    if any(r.attack == "rea_class" for r in results):
+        out.append("For the reminiscence attack (rea_class) the positives are the model's relearning runs and the "
+                   "negatives θ_r's, with the same probes.")
+    return " ".join(out)
+
+
+def below_chance(results: list) -> str:
+    """One line per shown curve that lies below the diagonal, saying why (never silence)."""
+    from core.attacks.roc import below_chance_reason
+
+    lines = []
+    for r in results:
+        why = below_chance_reason(r.roc(), "positives", "negatives")
+        if why:
+            lines.append(f" {r.attack} on {r.target}: {why}")
+    return (" Below the diagonal —" + ";".join(lines)) if lines else ""
 
 
 def default_roc_labels(names: list[str]) -> list[str]:
@@ -413,9 +437,9 @@ def attacks(run, big: bool = False, get=None, chosen=None, hp: dict | None = Non
     if scale in ("linear", "both"):
         panels.append(Panel(
             "attacks-roc", "ROC: can an attacker tell the forgotten samples?",
-            "Each curve is one attack on one model, trying to tell forget-set samples (members) from test samples "
-            "(non-members); the dotted diagonal is guessing. θ_r never saw the forget set, so its curve is the "
-            "honest floor: an unlearned model whose curve stays above θ_r's still gives its forgotten data away.",
+            f"Each curve is one attack on one model; the dotted diagonal is guessing. {roc_sets(run, shown)} θ_r "
+            "never saw the forget set, so its curve is the honest floor: an unlearned model whose curve stays above "
+            "θ_r's still gives its forgotten data away." + below_chance(shown),
             f.roc_figure(curves, False, big=big), "Attacks"))
     if scale in ("log", "both"):
         panels.append(Panel(
@@ -520,7 +544,7 @@ def warm(run) -> None:
     if model is not None:
         steps += [
             lambda: classes(run, False, None, model),
-            lambda: residuals(run, False, None, DEFAULT_METRIC, run.model_names, model),
+            lambda: residuals(run, False, None, default_metric(run), run.model_names, model),
             lambda: landscape(run, False, None, model, "forget_loss", True, False, n_grid=31, random_plane=False),
             lambda: neighbourhood(run, False, None, model, "l2", sid,
                                   default_radius(get("neighbourhood").by_model[model].sweep("l2"))),
@@ -531,7 +555,9 @@ def warm(run) -> None:
 
             steps.append(lambda: relearning(run, False, None, model,
                                             {p.name: p.default for p in registry.get("rea_class").params}))
-        steps += [lambda v=v: v(run) for v in (residuals, landscape, neighbourhood, attacks)]  # the story's steps
+        from . import story
+
+        steps.append(lambda: story.story(run))  # the story's steps (each builds its own view's panels)
     for step in steps:
         try:
             step()

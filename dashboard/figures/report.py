@@ -22,16 +22,20 @@ def panels(run, big: bool = False) -> tuple[list, list[str]]:
 
 
 def verdict_rows(run) -> list[dict] | None:
-    """The verdict per method for `core.report`: method, verdict, and the reason with what decided it."""
+    """The verdict per model for `core.report` — model, verdict, and the reason naming the measures, values and
+    bands that decided it — then this run's controls with the label each had to get."""
     from .. import state
 
     try:
         v = state.analysis(run, "verdict")
     except (state.EngineMissing, ResidueError):
         return None
-    return [{"method": n, "verdict": x.label,
-             "reason": " ".join(x.reasons) + (f" (decided by: {', '.join(x.decided_by)})" if x.decided_by else "")}
-            for n, x in v.verdicts.items()]
+    rows = [{"method": n, "verdict": x.badge, "reason": " ".join(x.reasons)} for n, x in v.verdicts.items()]
+    for c in v.controls:
+        x = v.control_verdicts[c.name]
+        rows.append({"method": c.name, "verdict": x.badge, "reason": f"{c.description}. " + " ".join(x.reasons),
+                     "expected": c.expected, "passed": c.passed})
+    return rows
 
 
 def build(run) -> str:

@@ -4,7 +4,7 @@ import streamlit as st
 from dashboard import ui, views
 from dashboard.analyses import computed_trust
 from dashboard.figures import overview as figs
-from dashboard.figures.residuals import evidence_rows, verdict_rows
+from dashboard.figures.residuals import evidence_rows, measure_label, verdict_rows
 
 ui.header("Overview & verdict",
           "Is the data really gone? First, what the models look like from the outside: accuracy on the forget, "
@@ -24,25 +24,29 @@ if run is not None:
     st.subheader("Verdict")
     trust = computed_trust(run)
     with_trust = trust is not None and st.toggle(
-        "Let the trust AUCs silence weak measures", key="ov.trust",
-        help="Computed on the Residual heatmap page: a functional measure whose trust AUC is weak no longer decides.")
+        "Let the five-seed controls silence the measures that failed them", key="ov.trust",
+        help="Run on the Residual heatmap page: a measure that flagged held-out retrains, or missed the model that "
+             "holds D_f by construction, no longer decides.")
     verdict = ui.analysis(run, "verdict", with_trust=with_trust)
     if verdict is not None:
         ui.verdict_badges(run, verdict)
+    if verdict is not None and not verdict.warning:
         st.dataframe(verdict_rows(verdict), hide_index=True, width="stretch")
-        st.caption("Clean: outputs and functional residuals within the spread of retrains with other seeds. "
-                   "Pseudo-converged: outputs within it, residuals beyond it. Under-unlearned: outputs outside it. "
-                   "Weight distance and CKA never decide (they only say where a model sits).")
-        measures = list(verdict.spreads)
-        measure = st.selectbox("Yardstick of one measure", measures, key="ov.measure",
-                               index=measures.index(views.default_yardstick(verdict)) if measures else 0,
-                               format_func=lambda m: next((e.label for x in verdict.verdicts.values()
-                                                           for e in x.evidence if e.measure == m), m))
-        for panel in views.verdict(run, ui.big(), ui.getter(run), [measure], with_trust=with_trust):
+        st.caption("Clean: outputs and functional residuals within the band of retrains with other seeds. "
+                   "Pseudo-converged: outputs within it, a functional residual beyond it towards θ_o. Under-unlearned: "
+                   "outputs beyond it towards θ_o. Over-unlearned: outputs beyond it away from θ_o (\"still decodable\" "
+                   "when residuals are beyond it too). Weight distance, CKA and attribution never decide (they only "
+                   "say where a model sits).")
+        keys = list(verdict.bands)
+        key = st.selectbox("Yardstick of one measure", keys, key="ov.measure",
+                           index=keys.index(views.default_yardstick(verdict)) if keys else 0,
+                           format_func=lambda k: measure_label(verdict.measures, k))
+        for panel in views.verdict(run, ui.big(), ui.getter(run), [key], with_trust=with_trust):
             ui.show(panel, run)
-        with ui.section("Every measure of every model against the retrain spread", "ov.every") as shown:
-            for name, x in verdict.verdicts.items() if shown else ():
-                st.markdown(f"**{name}** — {x.label}: {' '.join(x.reasons)}")
+        with ui.section("Every measure of every model against the retrain band", "ov.every") as shown:
+            judged = {**verdict.verdicts, **verdict.control_verdicts}
+            for name, x in judged.items() if shown else ():
+                st.markdown(f"**{name}** — {x.badge}: {' '.join(x.reasons)}")
                 st.dataframe(evidence_rows(x), hide_index=True, width="stretch", key=f"ov.ev.{name}")
     st.subheader("From the outside")
     st.dataframe(figs.metrics_rows(r), hide_index=True, width="stretch", column_config={
