@@ -83,7 +83,8 @@ class Grid:
     def full(cls) -> "Grid":
         from core.unlearn import methods
 
-        return cls("full", [0, 1, 2], ["class", "sample", "moons"], sorted(n for n in methods.names() if n != "retrain"))
+        return cls("full", [0, 1, 2, 3, 4], ["class", "sample", "moons"],
+                   sorted(n for n in methods.names() if n != "retrain"))
 
     @classmethod
     def quick(cls) -> "Grid":
@@ -126,25 +127,42 @@ def quality(exp, ctx) -> dict[str, dict]:
 
 
 def pseudo_convergence(vr, names: list[str]) -> dict[str, dict]:
-    """Table 5, read off the verdict's own evidence so the table and the verdict agree: for each measure, the
-    retrain band [low, high] (yardstick retrains, widened as `core.verdict` widens it) and the model's
-    distance from the band's centre in half-widths (> 1 = beyond the band). Output level: JS divergence to θ_r
-    on D_f, forget / retain / test accuracy (two-sided). Residual level: the functional measures (probe
-    decodability, bounce-back, few-shot relearning, loss barriers), signed towards 'holds D_f'."""
+    """Table 5, read off the verdict's own evidence so the table and the verdict agree. For each measure that may
+    decide (output and functional; each layer of a per-layer measure on its own) the model's distance from its
+    retrain band in band half-widths, signed: output measures towards θ_o's side positive (under-unlearned) and
+    away negative (over-unlearned); functional measures towards 'holds D_f' positive. > 1 = beyond the band."""
     rows = {}
+    judged = {**vr.verdicts, **vr.control_verdicts}
     for n in names:
-        ev = {e.measure: e for e in vr.verdicts[n].evidence if e.family in ("output", "functional")}
+        ev = [e for e in judged[n].evidence if e.family in ("output", "functional") and e.decides
+              and np.isfinite(e.value) and np.isfinite(e.low)]
         score = {}
-        for m, e in ev.items():
+        for e in ev:
             c, h = (e.low + e.high) / 2, max((e.high - e.low) / 2, 1e-12)
-            score[m] = abs(e.value - c) / h if e.direction == 0 else e.direction * (e.value - c) / h
-        out = [m for m, e in ev.items() if e.family == "output"]
-        res = [m for m, e in ev.items() if e.family == "functional"]
-        rows[n] = {"value": {m: e.value for m, e in ev.items()}, "band": {m: [e.low, e.high] for m, e in ev.items()},
-                   "score": score, "out": max(score[m] for m in out), "res": max(score[m] for m in res),
-                   "out_by": max(out, key=score.get), "res_by": max(res, key=score.get),
-                   "verdict": vr.label(n), "decided_by": vr.verdicts[n].decided_by}
+            d = abs(e.value - c) / h
+            score[e.key] = -d if e.toward == "away" else d if e.toward == "θ_o" or e.family == "output" else \
+                min(d, 1.0) * (1 if e.side == "within" else -1)
+        out = {k: v for k, v in score.items() if vr.measures.get(k.split("@")[0], {}).get("family") == "output"}
+        res = {k: v for k, v in score.items() if k not in out}
+        rows[n] = {"value": {e.key: e.value for e in ev}, "band": {e.key: [e.low, e.high] for e in ev},
+                   "score": score, "out": max(out.values(), key=abs) if out else float("nan"),
+                   "res": max(res.values()) if res else float("nan"),
+                   "out_by": max(out, key=lambda k: abs(out[k])) if out else "",
+                   "res_by": max(res, key=res.get) if res else "",
+                   "verdict": judged[n].badge, "decided_by": judged[n].decided_by}
     return rows
+
+
+def controls(vr) -> dict[str, dict]:
+    """This seed's controls: each one's expected label, the label it got, and per measure whether it counted."""
+    out = {}
+    for c in vr.controls:
+        v = vr.control_verdicts[c.name]
+        out[c.name] = {"expected": c.expected, "label": c.label, "passed": c.passed,
+                       "counts": {e.key: bool(e.decides and e.counts) for e in v.evidence if e.family != "context"},
+                       "towards": {e.key: e.toward == "θ_o" and e.side != "within" for e in v.evidence
+                                   if e.family != "context"}}
+    return out
 
 
 def prior_attacks(ctx, target: str, nonmembers: str, n_shadows: int) -> dict[str, dict]:
@@ -164,8 +182,9 @@ def _best(priors: dict[str, dict]) -> tuple[str, dict]:
 
 
 def rea_class(exp, ctx, targets: list[str], grid: Grid) -> dict[str, dict]:
-    """Table 3, class-wise: relearning-speed ReA vs the best prior attack (non-members: test images of the
-    forgotten class). Controls: θ_o (should be found) and a retrain of another seed (should not)."""
+    """Table 3, class-wise: relearning-speed ReA vs the best prior attack (non-members: held-out images of the
+    forgotten class, `core.attacks.mia.matched_nonmembers`). Controls: θ_o (should be found) and a retrain of
+    another seed (should not)."""
     from core.attacks import get_attack
 
     seed = exp.config.seed
@@ -173,7 +192,7 @@ def rea_class(exp, ctx, targets: list[str], grid: Grid) -> dict[str, dict]:
     rows = {}
     for t in ["original", *targets, "retrain (seed+1)"]:
         r = get_attack("rea_class", draws=grid.rea_draws, n_lrs=grid.rea_lrs).run(ctx, t)[0]
-        priors = prior_attacks(ctx, t, "test_same_classes", grid.n_shadows)
+        priors = prior_attacks(ctx, t, "matched", grid.n_shadows)
         best, b = _best(priors)
         rows[t] = {"rea": _roc(r), "prior": priors, "best": best, "ratio": r.roc().accuracy / b["acc"],
                    "steps": r.extra["mean_steps"]}
@@ -181,13 +200,14 @@ def rea_class(exp, ctx, targets: list[str], grid: Grid) -> dict[str, dict]:
 
 
 def rea_sample(ctx, targets: list[str], grid: Grid) -> dict[str, dict]:
-    """Table 3, sample-wise: reminisce on D_r then LiRA, vs the best prior attack (non-members: test set)."""
+    """Table 3, sample-wise: reminisce on D_r then LiRA, vs the best prior attack (non-members: the matched set,
+    which for sample-wise forgetting is the test set)."""
     from core.attacks import get_attack
 
     rows = {}
     for t in ["original", *targets, "retrain"]:
         res = {r.attack: r for r in get_attack("rea_sample", n_shadows=grid.n_shadows).run(ctx, t)}
-        priors = prior_attacks(ctx, t, "test", grid.n_shadows)
+        priors = prior_attacks(ctx, t, "matched", grid.n_shadows)
         best, b = _best(priors)
         rea = res["rea_sample"]
         rows[t] = {"rea": _roc(rea), "prior": priors, "best": best, "ratio": rea.roc().accuracy / b["acc"],
@@ -267,16 +287,19 @@ def leak_single(ctx, grid: Grid) -> dict[str, dict]:
 
 def leak_group(ctx, targets: list[str], grid: Grid) -> dict[str, dict]:
     """Group deletion: the scenario's forget set, deleted at once by each target method (positives: D_f,
-    negatives: the test set, each under θ_o and θ_u); shadow deletions remove the same share of a shadow
-    training set with the same method. No mitigations here (each costs six classifier fits): see leak_single."""
+    negatives: the matched held-out set, each under θ_o and θ_u); shadow deletions remove the same share of a
+    shadow training set with the same method. No mitigations here (each costs six classifier fits): see
+    leak_single."""
     from core.attacks.leak import _logits, shadow_posteriors
+    from core.attacks.mia import matched_nonmembers
 
     split, seed = ctx.split, int(ctx.seed)
     n_in = round(0.5 * len(split.shadow))  # the leak's default shadow_fraction
     size = max(2, round(n_in * len(split.forget) / len(split.train)))
-    X = np.r_[split.forget, split.test]
+    non = matched_nonmembers(split)
+    X = np.r_[split.forget, non]
     Xq, _ = split.tensors(X)
-    labels = np.r_[np.ones(len(split.forget), int), np.zeros(len(split.test), int)]
+    labels = np.r_[np.ones(len(split.forget), int), np.zeros(len(non), int)]
     lo = _logits(ctx.models["original"], Xq)
     rows: dict[str, Any] = {"group_size": size}
     for t in targets:
@@ -323,11 +346,13 @@ def run_job(spec: dict) -> dict:
         return val
 
     out["quality"] = timed("quality", lambda: quality(exp, ctx))
-    # θ_o is judged too: the reference for what "no unlearning at all" looks like on these measures
-    vr = timed("verdict", lambda: verdicts(exp, ["original", *names], n_order=grid.n_order, n_init=grid.n_init))
-    out["pseudo"] = pseudo_convergence(vr, ["original", *names])
+    # with its controls: θ_o, θ_o with only its last layer retrained (class-wise), two held-out retrains
+    vr = timed("verdict", lambda: verdicts(exp, names, n_order=grid.n_order, n_init=grid.n_init))
+    out["pseudo"] = pseudo_convergence(vr, [*names, *vr.control_verdicts])
+    out["controls"] = controls(vr)
+    out["measures"] = vr.measures
     for n in names:
-        out["quality"][n]["verdict"] = vr.label(n)
+        out["quality"][n]["verdict"] = vr.verdicts[n].badge
     out["rurk"] = timed("rurk", lambda: rurk(ctx, approx, grid))
     if scenario == "class":
         out["rea"] = timed("rea", lambda: rea_class(exp, ctx, approx, grid))
@@ -744,72 +769,106 @@ def claims_rurk(facts: dict) -> str:
     return "\n".join(lines)
 
 
-PSEUDO_COLS = {"js_to_retrain": "JS to θ_r on D_f", "forget_acc": "forget acc", "probe_acc": "probe acc",
-               "relearn_acc": "relearn acc", "bounce_acc": "bounce-back acc"}
+CONTROL_NAMES = {"control: θ_o": "θ_o", "control: head-only": "θ_o, last layer retrained on D_r",
+                 "control: retrain, other order": "held-out retrain (other order)",
+                 "control: retrain, other init": "held-out retrain (other init)"}
+
+
+def _label(measures: dict, key: str) -> str:
+    probe, _, layer = key.partition("@")
+    return (measures.get(probe) or {}).get("label", probe) + (f" @ {layer}" if layer else "")
 
 
 def section_pseudo(runs: Runs, produced: str) -> tuple[str, dict]:
     parts, facts = [], {}
     for sc in runs.scenarios():
+        measures = runs.of(sc)[0].get("measures", {})
         names = runs.models(sc, "pseudo")
         rows = []
         for n in names:
-            v = lambda m: ms(runs.get(sc, "pseudo", n, "value", m))
-            rows.append([n, *[v(m) for m in PSEUDO_COLS], ms(runs.get(sc, "pseudo", n, "out"), 2),
-                         votes(runs.get(sc, "pseudo", n, "out_by")), ms(runs.get(sc, "pseudo", n, "res"), 2),
-                         votes(runs.get(sc, "pseudo", n, "res_by")), votes(runs.get(sc, "pseudo", n, "verdict"))])
-        band = lambda m: ms([b[0] for b in runs.get(sc, "pseudo", "retrain", "band", m)], 2) + " … " + \
-            ms([b[1] for b in runs.get(sc, "pseudo", "retrain", "band", m)], 2)
-        rows.append(["*retrain band*", *[band(m) for m in PSEUDO_COLS], "≤ 1", "", "≤ 1", "", ""])
-        parts.append(f"**{TITLES[sc]}**\n\n" + table(
-            ["model", *PSEUDO_COLS.values(), "output / band", "(by)", "residual / band", "(by)", "verdict (seeds)"],
-            rows))
-        approx = [n for n in names if n not in ("original", "retrain")]
-        per_seed = lambda ns: [(n, r["pseudo"][n]["out"], r["pseudo"][n]["res"]) for r in runs.of(sc) for n in ns
-                               if n in r["pseudo"]]
-        facts[sc] = {"pairs": per_seed(approx), "original": per_seed(["original"])}
-    text = ("## 5. Pseudo-convergence: output-level vs residual-level distance to retrain\n\n" + produced + "\n\n"
-            "Read off `core.verdict`'s evidence, so table and verdict agree. Each measure has a retrain band: the "
-            "range of the yardstick retrains (other data order, other initialisation) measured against the same "
-            "θ_o and θ_r, widened by half its width and the measure's tolerance. 'output / band' = the largest "
-            "distance of an output measure (JS divergence of posteriors on D_f to θ_r; forget, retain, test "
-            "accuracy) from its band's centre, in half-widths; 'residual / band' = the same for the functional "
-            "residual measures (linear-probe accuracy of D_f labels from the best hidden layer, forget accuracy "
-            "after a few-shot relearning and after benign fine-tuning on D_r, loss barriers), signed towards "
-            "'still holds D_f'. Above 1 = beyond the band; '(by)' names the measure. Pseudo-converged = output "
-            "≤ 1 and residual > 1. Values are shown for the main measures; the last row is the retrain band "
-            "(mean low … mean high).\n\n" + "\n\n".join(parts))
+            g = lambda *p: runs.get(sc, "pseudo", n, *p)
+            rows.append([CONTROL_NAMES.get(n, n), ms(runs.get(sc, "quality", n, "UA"), pct=True)
+                         if n in runs.of(sc)[0]["quality"] else "–", ms(g("out"), 2),
+                         votes([_label(measures, k) for k in g("out_by")]), ms(g("res"), 2),
+                         votes([_label(measures, k) for k in g("res_by")]), votes(g("verdict"))])
+        parts.append(f"**{TITLES[sc]}** (seeds: {len(runs.of(sc))})\n\n" + table(
+            ["model", "UA", "output / band", "(by)", "residual / band", "(by)", "verdict (seeds)"], rows))
+        # the controls: the verdict's hit rates, then every deciding measure's
+        ctl = {c: runs.get(sc, "controls", c) for c in CONTROL_NAMES}
+        crow = [[CONTROL_NAMES[c], v[0]["expected"] if v else "–", f"{sum(x['passed'] for x in v)}/{len(v)}",
+                 votes([x["label"] for x in v])] for c, v in ctl.items() if v]
+        parts.append(f"**{TITLES[sc]}: the verdict on its controls**\n\n" + table(
+            ["control", "must be", "hits", "labels (seeds)"], crow))
+        keys = list(dict.fromkeys(k for x in ctl.get("control: θ_o", []) for k in x["counts"]))
+        trows, trust = [], {}
+        for k in keys:
+            seen = [x["towards"].get(k, False) for x in ctl.get("control: θ_o", [])]
+            head = [x["counts"].get(k, False) for x in ctl.get("control: head-only", [])]
+            held = [not x["counts"].get(k, False) for c in ("control: retrain, other order",
+                                                            "control: retrain, other init") for x in ctl.get(c, [])]
+            family = (measures.get(k.split("@")[0]) or {}).get("family", "")
+            detect = head if family == "functional" else seen
+            passed = (not held or sum(held) >= 0.9 * len(held)) and (not detect or sum(detect) >= 0.8 * len(detect))
+            trust[k] = passed
+            trows.append([_label(measures, k), family, f"{sum(seen)}/{len(seen)}",
+                          f"{sum(head)}/{len(head)}" if head else "–", f"{sum(held)}/{len(held)}",
+                          "passes" if passed else "**fails**"])
+        parts.append(f"**{TITLES[sc]}: each measure's trust figure** (its hits on the same controls; a measure "
+                     "passes when it leaves at least 90% of the held-out retrains alone and flags the model that "
+                     "holds D_f — the head-only control for functional measures, θ_o for outputs — in at least "
+                     "80% of the seeds)\n\n" + table(
+                         ["measure", "family", "sees θ_o", "flags head-only", "held-out retrains clean", "trust"],
+                         trows))
+        approx = [n for n in names if n not in CONTROL_NAMES and n != "retrain"]
+        facts[sc] = {"verdicts": {n: runs.get(sc, "pseudo", n, "verdict") for n in approx},
+                     "controls": {c: (sum(x["passed"] for x in v), len(v)) for c, v in ctl.items() if v},
+                     "failed": [k for k, ok in trust.items() if not ok], "n_measures": len(trust),
+                     "measures": measures}
+    text = ("## 5. Pseudo-convergence: the verdict, its controls, and each measure's trust\n\n" + produced + "\n\n"
+            "Read off `core.verdict`'s evidence, so table and verdict agree (science.md §3.1). Every measure — and "
+            "every layer of a per-layer measure, on its own — has a retrain band: the range of the yardstick retrains "
+            "(θ_o's initialisation with other data orders, and other initialisations; measures read in θ_o's "
+            "coordinates use only the former), widened by half its width and at least twice the measure's "
+            "resolution, clipped to its range. 'output / band' = the largest distance of a deciding output measure "
+            "(forget / retain / test accuracy, MIA-efficacy; true-label probability in sample-wise forgetting) from "
+            "its band's centre in half-widths, negative when it lies away from θ_o; 'residual / band' = the largest "
+            "distance of a deciding functional measure (decodability of the forgotten class per layer, relearning "
+            "speed, depth, loss barriers, bounce-back) towards 'holds D_f'. Beyond 1 = outside the band; '(by)' "
+            "names the measure. A measure does not decide where its band touches its range on the side that "
+            "matters, or where θ_o itself lies within the band. Controls are part of every verdict run: θ_o must be "
+            "under-unlearned, θ_o with only its last layer retrained on D_r (class-wise only) pseudo-converged, "
+            "two retrains held out of the yardstick clean.\n\n" + "\n\n".join(parts))
     return text, facts
 
 
 def claims_pseudo(facts: dict) -> str:
     lines = []
     for sc, f in facts.items():
-        looks = [(n, o, r) for n, o, r in f["pairs"] if o <= 1.0]
-        pseudo = [n for n, o, r in looks if r > 1.0]
-        agree = len(pseudo) >= max(1, len(looks) / 2) if looks else None
-        o_looks = [r for _, o, r in f["original"] if o <= 1.0]
-        o_pseudo = sum(r > 1.0 for r in o_looks)
-        names = sorted({n for n in pseudo})
-        text = ("Claim (ReA paper): approximate methods pseudo-converge: their outputs sit within the retrain band "
-                f"while residuals stay beyond it. {TITLES[sc]}: outputs within the band in {len(looks)} of "
-                f"{len(f['pairs'])} (method, seed) runs; of these, residuals beyond it in {len(pseudo)} "
-                f"({', '.join(names) or 'none'}; agreement = at least half). θ_o itself (no unlearning): outputs within the band in "
-                f"{len(o_looks)} of {len(f['original'])} seeds, residuals beyond in {o_pseudo}.")
+        c = f["controls"]
+        need = {"control: θ_o": 1.0, "control: head-only": 0.8}
+        held = [c[k] for k in ("control: retrain, other order", "control: retrain, other init") if k in c]
+        hh, hn = sum(h for h, _ in held), sum(n for _, n in held)
+        ok = all(c[k][0] >= need[k] * c[k][1] for k in need if k in c) and (hn == 0 or hh >= 0.9 * hn)
+        parts = [f"{CONTROL_NAMES[k]} {c[k][0]}/{c[k][1]}" for k in need if k in c] + [f"held-out retrains clean "
+                                                                                        f"{hh}/{hn}"]
+        fails = ", ".join(_label(f["measures"], k) for k in f["failed"][:6]) or "none"
+        lines.append(verdict_line(ok, (
+            f"Claim (science.md §3.1): the verdict passes its controls. {TITLES[sc]}: " + "; ".join(parts)
+            + f". Measures that failed their controls ({len(f['failed'])} of {f['n_measures']}): {fails}.")))
+        labels = [v for vs in f["verdicts"].values() for v in vs]
+        pseudo = sorted({n for n, vs in f["verdicts"].items() if any(v.startswith("pseudo") for v in vs)})
+        forgot = [v for v in labels if not v.startswith("under")]
+        agree = None if not forgot else any(v.startswith("pseudo") for v in forgot)
+        text = ("Claim (ReA paper): approximate methods pseudo-converge — outputs like a retrain's, residuals like "
+                f"θ_o's. {TITLES[sc]}: of {len(labels)} (method, seed) verdicts, {len(forgot)} forgot at the output "
+                f"(not under-unlearned); pseudo-converged: {sum(v.startswith('pseudo') for v in labels)} "
+                f"({', '.join(pseudo) or 'none'}); over-unlearned: {sum(v.startswith('over') for v in labels)}, of "
+                f"them still decodable: {sum(v.endswith('still decodable') for v in labels)}.")
         if agree is None:
-            text += (" No method's outputs fall within the retrain band here, so pseudo-convergence cannot be "
-                     "observed: the methods either erase the class differently from a retrain or leave it.")
+            text += " No method forgot at the output here, so pseudo-convergence cannot be observed."
         elif not agree:
-            text += (f" {DIFFERS_SHORT} Where a method's outputs match θ_r here, its residual measures mostly match "
-                     "as well.")
-        if o_looks:
-            text += (f" Caveat: θ_o, which forgot nothing, also has outputs within the band in {len(o_looks)} of "
-                     f"{len(f['original'])} seeds, because on this data "
-                     "θ_r still classifies most forget samples correctly: the output level cannot tell θ_o from "
-                     "θ_r here, so 'outputs within the band' mostly marks methods that changed θ_o little"
-                     + ("; the residual measures do separate θ_o (the paper's point), but that is not a "
-                        "method-specific failure." if o_pseudo >= len(o_looks) / 2 else
-                        ", and the residual measures mostly fail to separate θ_o from θ_r as well."))
+            text += (f" {DIFFERS_SHORT} Where a method's outputs match θ_r here, its residual measures match as "
+                     "well.")
         lines.append(verdict_line(agree, text))
     return "\n".join(lines)
 
@@ -882,18 +941,18 @@ def figures(runs: Runs, out: Path, fmt: str, caption: str) -> list[str]:
     f = go.Figure()
     symbols = {"class": "circle", "sample": "square", "moons": "diamond"}  # beyond the band: > 1
     for sc in scs:
-        names = [n for n in runs.models(sc, "pseudo") if n != "retrain"]  # θ_o included: the no-unlearning mark
+        names = [n for n in runs.models(sc, "pseudo") if n != "retrain"]  # the controls mark the corners
         xs = [mean(runs.get(sc, "pseudo", n, "out")) for n in names]
         ys = [mean(runs.get(sc, "pseudo", n, "res")) for n in names]
-        f.add_scatter(x=[max(x, 1e-2) for x in xs], y=ys, mode="markers+text", text=names, textposition="top center",
-                      textfont={"size": 9},
+        f.add_scatter(x=xs, y=ys, mode="markers+text", text=[CONTROL_NAMES.get(n, n) for n in names],
+                      textposition="top center", textfont={"size": 9},
                       name=TITLES[sc], marker={"symbol": symbols.get(sc, "circle"), "size": 10})
-    f.add_vline(x=1, line_dash="dot")
+    for x in (-1, 1):
+        f.add_vline(x=x, line_dash="dot")
     f.add_hline(y=1, line_dash="dot")
-    f.update_xaxes(type="log", title_text="output distance from the retrain band's centre / half-width (log)")
-    f.update_yaxes(title_text="residual excess (towards 'holds D_f') / half-width")
-    f.add_annotation(x=-1.9, y=1, xref="x", yref="y", text="pseudo-converged ↑", showarrow=False, yshift=12,
-                     xanchor="left")
+    f.update_xaxes(title_text="output distance from the retrain band / half-width (negative: away from θ_o)")
+    f.update_yaxes(title_text="residual distance (towards 'holds D_f') / half-width")
+    f.add_annotation(x=0, y=1, xref="x", yref="y", text="pseudo-converged ↑", showarrow=False, yshift=12)
     figs["fig5_pseudo"] = f
     for name, fig in figs.items():
         fig.update_layout(template="plotly_white", width=1400 if name != "fig5_pseudo" else 900, height=520,
@@ -969,8 +1028,9 @@ def render(meta: dict, results: list[dict], out: Path, fig_format: str) -> Path:
                          f"rates (class-wise); {grid['n_shadows']} shadow models for every shadow attack.")
     s4, f4 = section_rurk(runs, produced + f" RURK: {grid['rurk_radii']} radii, {grid['rurk_random']} random draws "
                           f"per sample and radius, PGD {grid['pgd_steps']} steps.")
-    s5, f5 = section_pseudo(runs, produced + f" Yardstick: {grid['n_order']} retrains with another data order and "
-                            f"{grid['n_init']} with another initialisation per seed.")
+    s5, f5 = section_pseudo(runs, produced + f" Yardstick: {grid['n_order']} retrains with θ_o's initialisation and "
+                            f"another data order and {grid['n_init']} with another initialisation per seed; controls "
+                            "as listed.")
     caption = f"{cmd} · grid {grid['name']} · seeds {grid['seeds']} · commit {meta['commit']}"
     figs = figures(runs, out, fig_format, caption)
 
