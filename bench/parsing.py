@@ -7,7 +7,7 @@
 - gzip IDX bombs of about 480 kB: a header declaring 60,000 x 28 x 28 bytes followed by 480 MB of zeros, and a
   header declaring 2**31 x 3 values (the product overflows 32 bits) followed by the same zeros.
 
-Each parse runs in a fresh Python process; its peak resident memory (`ru_maxrss`) is read before the parse
+Each parse runs in a fresh Python process (MB here are 10^6 bytes, memory included); its peak resident memory (`ru_maxrss`) is read before the parse
 (imports done: torch alone is ~250 MB) and after it. Budgets: the CSV's whole process at most 600 MB (plus,
 for an upload, the upload's own bytes, which the server holds before parsing) and the parse itself (pyarrow's
 import included) at most 3x the table's float32 size; a bomb refused with the process below 100 MB above what it
@@ -41,7 +41,7 @@ from core.errors import ResidueError
 
 kind, path = sys.argv[1], Path(sys.argv[2])
 raw = path.read_bytes() if kind == "csv-bytes" else None
-mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KiB on Linux -> MB
 before, t, outcome = mb(), time.perf_counter(), ""
 try:
     if kind == "csv-path":
@@ -87,7 +87,7 @@ def make_bomb(folder: Path, name: str, dims: tuple[int, ...]) -> Path:
     path = folder / name
     with gzip.open(path, "wb", compresslevel=9) as f:
         f.write(bytes([0, 0, 0x08, len(dims)]) + b"".join(n.to_bytes(4, "big") for n in dims))
-        zeros = bytes(2**20)
+        zeros = bytes(10**6)
         for _ in range(BOMB_MB):
             f.write(zeros)
     return path
@@ -111,10 +111,10 @@ def main() -> None:
         folder = Path(d)
         t = time.perf_counter()
         csv, values = make_csv(folder)
-        numeric_mb = values * 4 / 2**20
+        numeric_mb = values * 4 / 1e6
         print(f"numeric CSV: {csv.stat().st_size / 10**6:.0f} MB on disk, {values:,} feature values "
               f"({numeric_mb:.0f} MB as float32), written in {time.perf_counter() - t:.1f} s")
-        upload_mb = csv.stat().st_size / 2**20
+        upload_mb = csv.stat().st_size / 1e6
         for kind, what in (("csv-path", "from a path"), ("csv-bytes", "from bytes (an upload)")):
             r = child(kind, csv)
             parse = r["peak"] - r["before"]
