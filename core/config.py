@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, dataclass, field, fields
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
 from .cache import stable_hash
 from .data.base import ForgetSpec
 from .errors import ResidueError
+from .params import check_fields, shown
 from .training import Recipe
 
 if sys.version_info >= (3, 11):
@@ -69,14 +71,18 @@ class ExperimentConfig:
         return stable_hash(self.to_dict())
 
     def validate(self) -> "ExperimentConfig":
-        """Check names and hyperparameters against the registries (no data is loaded)."""
+        """Check types, names and hyperparameters against the registries (no data is loaded). Every field is
+        checked, so a config built in Python is refused with the line its TOML twin would get."""
         from .data.base import check_dataset_options, check_fractions
         from .models import check_model_options
         from .unlearn import get_method
 
+        check_fields(self)
+        for part, where in ((self.data, "data"), (self.model, "model"), *((m, "methods") for m in self.methods)):
+            check_fields(part, where)
+        self.data.forget.validate()
         check_dataset_options(self.data.name, self.data.options)
         check_fractions(self.data.test_fraction, self.data.shadow_fraction)
-        self.data.forget.validate()
         check_model_options(self.model.name, self.model.params)
         if not self.methods:
             raise ResidueError("config: choose at least one unlearning method.")
@@ -89,7 +95,7 @@ class ExperimentConfig:
                 get_method(m.name, **m.params)
             except ResidueError as e:
                 raise ResidueError(f"config: method '{m.key}': {e}") from None
-        if not -2**31 <= int(self.seed) < 2**31:
+        if not -2**31 <= self.seed < 2**31:
             raise ResidueError(f"config: seed must be a 32-bit integer, got {self.seed}.")
         return self
 
@@ -107,60 +113,23 @@ def _names(cls) -> set[str]:
     return {f.name for f in fields(cls)}
 
 
-def _typed(value: Any, kind: type, where: str) -> Any:
-    """Check one scalar's type (TOML gives int/float/str/bool/list); ints are accepted where floats are."""
-    ok = (isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))) or (
-        kind is float and isinstance(value, int) and not isinstance(value, bool))
-    if kind in (int, float) and ok and isinstance(value, float) and value != value:
-        ok = False
-    if not ok:
-        raise ResidueError(f"config: {where} must be {'a number' if kind is float else kind.__name__}, "
-                           f"got {value!r}.")
-    return kind(value) if kind is float else value
-
-
-def _int_list(value: Any, where: str) -> list[int]:
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise ResidueError(f"config: {where} must be a list of whole numbers, got {value!r}.")
-    return value
-
-
-_SCALARS = {
-    "data": {"name": str, "test_fraction": float, "shadow_fraction": float, "options": dict},
-    "data.forget": {"kind": str, "count": int, "fraction": float},
-    "recipe": {"epochs": int, "batch_size": int, "lr": float, "optimizer": str, "momentum": float,
-               "weight_decay": float},
-}
-
-
-def _check_types(table: dict, where: str) -> dict:
-    for k, kind in _SCALARS[where].items():
-        if k in table and table[k] is not None:
-            table[k] = _typed(table[k], kind, f"{where}.{k}")
-    return table
-
-
 def from_dict(d: dict[str, Any]) -> ExperimentConfig:
-    """Build and validate a config from a TOML-shaped dict."""
+    """Build and validate a config from a TOML-shaped dict (types are checked by `validate`)."""
     if not isinstance(d, dict):
         raise ResidueError("config: expected a table of settings.")
     d = _take(dict(d), _names(ExperimentConfig), "top level")
-    data = _check_types(dict(_take(d.get("data", {}), _names(DataConfig), "data")), "data")
-    forget = _check_types(dict(_take(data.pop("forget", {}), _names(ForgetSpec), "data.forget")), "data.forget")
-    for k in ("classes", "indices"):
-        if k in forget:
-            forget[k] = _int_list(forget[k], f"data.forget.{k}")
+    data = dict(_take(d.get("data", {}), _names(DataConfig), "data"))
+    forget = dict(_take(data.pop("forget", {}), _names(ForgetSpec), "data.forget"))
     model = dict(_take(d.get("model", {}), set(d.get("model", {}) or {}) if isinstance(d.get("model", {}), dict)
                        else set(), "model"))
-    name = _typed(model.pop("name", "mlp"), str, "model.name")
-    recipe = _check_types(dict(_take(d.get("recipe", {}), _names(Recipe), "recipe")), "recipe")
+    name = model.pop("name", "mlp")
+    recipe = _take(d.get("recipe", {}), _names(Recipe), "recipe")
     methods = d.get("methods", None)
     if methods is not None and not isinstance(methods, list):
         raise ResidueError("config: methods must be a list of tables ([[methods]] in TOML) or of names.")
-    seed = _typed(d.get("seed", 0), int, "seed")
     try:
         cfg = ExperimentConfig(
-            seed=seed,
+            seed=d.get("seed", 0),
             data=DataConfig(forget=ForgetSpec(**forget), **data),
             model=ModelConfig(name=name, params=model),
             recipe=Recipe(**recipe),
@@ -181,7 +150,7 @@ def _method(m: Any) -> MethodConfig:
     m = dict(m)
     name, label = m.pop("name"), m.pop("label", "")
     if not isinstance(name, str) or not isinstance(label, str):
-        raise ResidueError(f"config: method name and label must be text, got {name!r}.")
+        raise ResidueError(f"config: method name and label must be text, got {shown(name)}.")
     return MethodConfig(name, label=label, params=m)
 
 
@@ -189,16 +158,24 @@ MAX_CONFIG_CHARS = 1_000_000  # a config is a few hundred bytes; anything this l
 
 
 def loads(text: str) -> ExperimentConfig:
+    if not isinstance(text, str):
+        raise ResidueError(f"config: expected TOML text, got {type(text).__name__}.")
     if len(text) > MAX_CONFIG_CHARS:
         raise ResidueError(f"config: {len(text)} characters is over the {MAX_CONFIG_CHARS} limit for a config file.")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ResidueError(f"config: not valid TOML ({e}).") from None
+    except RecursionError:  # tomllib recurses once per nesting level: a few thousand '[' exhaust the stack
+        raise ResidueError("config: not valid TOML (arrays or tables nested too deeply to read).") from None
+    except Exception as e:  # noqa: BLE001 - whatever else the parser raises on hostile text is still one line
+        raise ResidueError(f"config: the TOML parser failed on this text ({type(e).__name__}).") from None
     return from_dict(raw)
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
+    if not isinstance(path, (str, PathLike)) or not str(path).strip():
+        raise ResidueError(f"config: give the path of a TOML file, got {shown(path)}.")
     p = Path(path)
     if not p.is_file():
         raise ResidueError(f"config: file '{path}' not found.")
@@ -208,6 +185,8 @@ def load_config(path: str | Path) -> ExperimentConfig:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ResidueError(f"config: '{path}' is not UTF-8 text.") from None
+    except OSError as e:
+        raise ResidueError(f"config: cannot read '{path}' ({e.strerror or type(e).__name__}).") from None
     return loads(text)
 
 

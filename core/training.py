@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ResidueError
+from .params import check_fields
 from .progress import Progress, as_progress
 
 TRAINER_VERSION = 2  # bump when training code changes what weights a recipe produces (2: fused Adam)
@@ -31,6 +32,7 @@ class Recipe:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
+        check_fields(self, "recipe")  # Recipe(epochs="3") or Recipe(epochs=2.5): the line a config file gets
         checks = [
             (1 <= self.epochs <= 1000, f"epochs must be in [1, 1000], got {self.epochs}"),
             (1 <= self.batch_size <= 65536, f"batch_size must be in [1, 65536], got {self.batch_size}"),

@@ -21,6 +21,7 @@ import streamlit as st
 
 from core.config import ExperimentConfig, from_dict, loads
 from core.data import Dataset, ForgetSpec, datasets, load_dataset, make_split
+from core.data.files import data_root
 from core.errors import ResidueError
 from core.models import build_model, models
 from core.params import Param
@@ -35,6 +36,15 @@ DEFAULT_PRESET = "forget_digit_7"
 MAX_UPLOAD_MB = 50  # also server.maxUploadSize in .streamlit/config.toml; the engine refuses > 200 MB
 UPLOADS = ("npz", "csv")  # datasets that take uploaded bytes
 BUTTONS = ("f.pick",)  # form keys of buttons: Streamlit refuses a value written to them
+
+# Loader options whose widget needs more than the option's name: (label, help)
+OPTION_TEXT = {
+    "standardize": ("Standardise features",
+                    "Shift and scale each feature to mean 0 and variance 1, with the training split's statistics "
+                    "(tabular data only: images keep their scale). Off: the features as uploaded, e.g. for a "
+                    "checkpoint trained on raw features. Recorded in the config as data.options.standardize."),
+    "folder": ("folder", "a folder inside the data directory ($RESIDUE_DATA)"),
+}
 
 # The recipe has no Param declarations of its own: these mirror `Recipe.__post_init__`'s ranges so the
 # widgets show them; Recipe itself stays the judge.
@@ -186,11 +196,12 @@ def _signature_widgets(fn, prefix: str, skip=("self", "input_shape", "n_classes"
             out[p.name] = (st.text_input(p.name, key=key, help=f"comma-separated, e.g. {_to_text(default)}"),
                            default)  # parsed below, once every widget is drawn
         elif isinstance(default, (bool, int, float)) and not isinstance(default, str):
-            out[p.name] = param_widget(Param(p.name, default), key)
+            label, hint = OPTION_TEXT.get(p.name, (p.name, ""))
+            out[p.name] = param_widget(Param(p.name, default, help=hint), key, label)
         else:
             _ensure(key, default)
-            hint = "folder inside the data directory (RESIDUE_DATA_DIR)" if p.name == "folder" else p.name
-            out[p.name] = st.text_input(p.name, key=key, help=hint)
+            label, hint = OPTION_TEXT.get(p.name, (p.name, p.name))
+            out[p.name] = st.text_input(label, key=key, help=hint)
     return {k: _parse_value(*v, k) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
@@ -230,7 +241,7 @@ def _dataset_section(form: Form) -> tuple[str, dict, Dataset | None]:
         path_key = f"f.dopt.{name}.path"
         _ensure(path_key, "")
         path = st.text_input("…or a file path inside the data directory", key=path_key,
-                             help=f"relative to RESIDUE_DATA_DIR ({os.environ.get('RESIDUE_DATA_DIR', 'the working directory')})")
+                             help=f"relative to the data directory, {data_root()} (set by $RESIDUE_DATA)")
         if up is not None:
             raw = up.getvalue()
             fp = state.fingerprint_bytes(raw)

@@ -1,4 +1,4 @@
-"""Shared fixtures: every test uses a temporary model cache, never the user's."""
+"""Shared fixtures: every test uses a temporary model cache and data directory, never the user's."""
 from __future__ import annotations
 
 import os
@@ -8,14 +8,16 @@ import pytest
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
-    root = tmp_path_factory.mktemp("residue-cache")
-    old = os.environ.get("RESIDUE_CACHE")
-    os.environ["RESIDUE_CACHE"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("RESIDUE_CACHE", None)
-    else:
-        os.environ["RESIDUE_CACHE"] = old
+    roots = {"RESIDUE_CACHE": tmp_path_factory.mktemp("residue-cache"),
+             "RESIDUE_DATA": tmp_path_factory.mktemp("residue-data")}
+    old = {k: os.environ.get(k) for k in roots}
+    os.environ.update({k: str(v) for k, v in roots.items()})
+    yield roots["RESIDUE_CACHE"]
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ import sys
 import zipfile
 from pathlib import Path
 from typing import Callable
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -30,13 +29,15 @@ import torch
 
 from core import Experiment, ExperimentConfig, ResidueError, from_dict, loads
 from core.cache import ModelStore
-from core.config import load_config
+from core.config import DataConfig, MethodConfig, load_config
 from core.data import ForgetSpec, load_dataset
 from core.data.base import Dataset
 from core.data.files import parse_idx
 from core.models import build_model, load_checkpoint
+from core.training import Recipe
 from core.unlearn import get_method
 
+DEEP = "x = " + "[" * 3000 + "]" * 3000  # 6 kB of TOML that exhausts a recursive parser's stack
 MARKER = "PWNED"  # the file a malicious pickle would create in the data directory
 
 
@@ -77,6 +78,21 @@ def mlp() -> torch.nn.Module:
     return build_model(**MLP)
 
 
+def legacy_bytes(obj) -> bytes:
+    """torch.save's format before PyTorch 1.6: pickles in a row, no zip archive."""
+    buf = io.BytesIO()
+    torch.save(obj, buf, _use_new_zipfile_serialization=False)
+    return buf.getvalue()
+
+
+def zip_of(compress: bool = False, **members: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
 def state_with(**changes) -> dict:
     """The MLP's state dict with some tensors replaced (NaN weights, integer weights...)."""
     sd = {k: v.clone() for k, v in mlp().state_dict().items()}
@@ -101,9 +117,13 @@ def npz_claiming(shape: tuple[int, ...]) -> bytes:
 
 
 def gzip_bomb() -> bytes:
-    """An IDX file that gzip-unpacks past the limit (the limit lowered to 1 kB here, to stay small)."""
-    with mock.patch("core.data.files.MAX_UNPACKED_BYTES", 1000):
-        return parse_idx(gzip.compress(bytes(5000)))
+    """A 10 kB gzipped IDX file whose header declares 10 values but that unpacks to 10 MB."""
+    return gzip.compress(idx_bytes(np.zeros(10)) + bytes(10 * 2**20))
+
+
+def idx_declaring(dims: tuple[int, ...]) -> bytes:
+    """An IDX header declaring `dims` uint8 values, with no body."""
+    return bytes([0, 0, 0x08, len(dims)]) + b"".join(int(n).to_bytes(4, "big") for n in dims)
 
 
 def prepare(config: dict, dataset: Dataset | None = None) -> None:
@@ -120,6 +140,16 @@ def moons_exp(**forget) -> dict:
 
 def two_d(y: np.ndarray) -> Dataset:
     return Dataset("t", np.random.default_rng(1).normal(size=(len(y), 2)), y, 0, kind="2d")
+
+
+SINGLETON = np.r_[np.arange(59) % 2, 2]  # class 2 has one sample, which the stratified split puts in train
+
+
+def singleton_in_train() -> list[int]:
+    from core.data import make_split
+
+    split = make_split(two_d(SINGLETON), ForgetSpec(kind="random", count=1), seed=0)
+    return [int(i) for i in split.train if SINGLETON[i] == 2]
 
 
 def data_dir(tmp: Path) -> Path:
@@ -139,6 +169,8 @@ def data_dir(tmp: Path) -> Path:
     (data / "flat" / "a-images").write_bytes(idx_bytes(imgs.reshape(20, 36)))
     (data / "flat" / "a-labels").write_bytes(idx_bytes(np.arange(20) % 2))
     (data / "config.toml").write_bytes(b"\xff\xfe seed = 1")
+    (data / "deep.toml").write_text(DEEP)
+    (data / "classes.csv").write_text("label,x\n" + "".join(f"{c},{i}\n" for c in range(1000) for i in range(3)))
     return data
 
 
@@ -161,6 +193,10 @@ BAD: list = [
     R(lambda: loads("seed = 1\n" + "#" * 1_000_001), "over the 1000000 limit", id="huge/config/text"),
     R(lambda: loads("seed = 4294967296"), "32-bit integer", id="huge/config/seed"),
     R(lambda: loads("[recipe]\nepochs = 1000000"), "epochs must be in [1, 1000]", id="huge/config/epochs"),
+    R(lambda: loads(DEEP), "nested too deeply", id="huge/config/nested 3000 deep"),
+    R(lambda: load_config("deep.toml"), "nested too deeply", id="huge/config file/nested 3000 deep"),
+    R(lambda: loads("[model]\nhidden = " + "[" * 300 + "]" * 300), "hidden widths must be",
+      id="huge/config/nested 300 deep in a value"),
     R(lambda: loads("[model]\nhidden = [1000000]"), "hidden widths must be", id="huge/config/mlp width"),
     R(lambda: loads("[model]\nname = 'cnn'\nchannels = [100000, 100000]"), "cnn: channels must be",
       id="huge/config/cnn channels"),
@@ -170,7 +206,10 @@ BAD: list = [
       id="huge/csv/rows"),
     R(lambda: load_dataset("npz", data=npz_claiming((10**12,))), "unpacks to 7629394 MB, over the",
       id="huge/npz/header claims 8 TB"),
-    R(gzip_bomb, "unpacks to over the", id="huge/idx/gzip bomb"),
+    R(lambda: parse_idx(gzip_bomb()), "unpacks to more than the 10 bytes of data its header declares",
+      id="huge/idx/gzip bomb"),
+    R(lambda: parse_idx(idx_declaring((2**31, 3))), "2147483648 x 3 = 6,442,450,944 values (6,144 MB), over the limit",
+      id="huge/idx/header declares 2**31 x 3"),
     R(lambda: load_dataset("moons", n_samples=10**9), "n_samples must be in [100, 20000]", id="huge/moons/n"),
     R(lambda: load_checkpoint(torch_bytes(mlp().state_dict()), mlp(), max_bytes=1000), "over the",
       id="huge/checkpoint"),
@@ -186,6 +225,24 @@ BAD: list = [
       id="type/config/method epochs"),
     R(lambda: loads("[[methods]]\nname = 'finetune'\nepochs = 1.5"), "whole number", id="type/config/epochs 1.5"),
     R(lambda: from_dict([1, 2]), "expected a table", id="type/from_dict/list"),
+    R(lambda: load_config(None), "config: give the path of a TOML file, got None.", id="type/config file/None"),
+    R(lambda: loads(None), "config: expected TOML text, got NoneType.", id="type/config/None"),
+    R(lambda: Recipe(epochs=2.5), "config: recipe.epochs must be int, got 2.5.", id="type/Recipe/epochs 2.5"),
+    R(lambda: Recipe(epochs="3"), "config: recipe.epochs must be int, got '3'.", id="type/Recipe/epochs text"),
+    R(lambda: Recipe(lr=float("nan")), "config: recipe.lr must be a number, got nan.", id="nan/Recipe/lr"),
+    R(lambda: Recipe(optimizer=None), "config: recipe.optimizer must be str, got None.", id="type/Recipe/optimizer"),
+    R(lambda: ExperimentConfig(seed="3").validate(), "config: seed must be int, got '3'.",
+      id="type/ExperimentConfig/seed"),
+    R(lambda: ExperimentConfig(data=DataConfig(test_fraction="0.2")).validate(),
+      "config: data.test_fraction must be a number, got '0.2'.", id="type/DataConfig/fraction"),
+    R(lambda: ExperimentConfig(data=DataConfig(forget=ForgetSpec(classes=[1.5]))).validate(),
+      "config: data.forget.classes must be a list of whole numbers, got [1.5].", id="type/ForgetSpec/classes"),
+    R(lambda: ExperimentConfig(methods=["finetune"]).validate(), "config: methods must be a list of MethodConfig",
+      id="type/ExperimentConfig/methods"),
+    R(lambda: ExperimentConfig(methods=[MethodConfig("finetune", params=None)]).validate(),
+      "config: methods.params must be dict, got None.", id="type/MethodConfig/params"),
+    R(lambda: prepare(moons_exp(kind="random", count=2.5)), "config: data.forget.count must be int, got 2.5.",
+      id="type/ForgetSpec/count"),
     R(lambda: load_dataset("npz", data=npz(X=np.array([["a", "b"]] * 20), y=np.arange(20) % 2)),
       "features must be real numbers", id="type/npz/text features"),
     R(lambda: load_dataset("npz", data=npz(X=GOOD_X * 1j, y=GOOD_Y)), "features must be real numbers",
@@ -196,7 +253,14 @@ BAD: list = [
       id="type/csv/text labels"),
     R(lambda: load_dataset("moons", noise="lots"), "noise must be a number", id="type/moons/noise"),
     R(lambda: load_config("config.toml"), "not UTF-8", id="type/config file/binary"),
-    R(lambda: load_checkpoint(b"hello, not a checkpoint", mlp()), "weights_only", id="type/checkpoint/text"),
+    R(lambda: load_checkpoint(b"hello, not a checkpoint", mlp()), "a text file, not a PyTorch checkpoint",
+      id="type/checkpoint/text"),
+    R(lambda: load_checkpoint(np.random.default_rng(0).bytes(5000), mlp()),
+      "not a PyTorch checkpoint (neither torch.save's zip archive nor a pickle)", id="type/checkpoint/random bytes"),
+    R(lambda: load_checkpoint(zip_of(**{"a.txt": b"hello"}), mlp()), "a zip archive but not a PyTorch checkpoint",
+      id="type/checkpoint/zip, not torch"),
+    R(lambda: load_checkpoint(pickle.dumps({"w": [1.0, 2.0]}), mlp()), "a plain pickle, not a PyTorch checkpoint",
+      id="type/checkpoint/plain pickle"),
     R(lambda: load_checkpoint(torch_bytes([1, 2]), mlp()), "must hold a state dict", id="type/checkpoint/list"),
     R(lambda: load_checkpoint(torch_bytes(state_with(**{"blocks.head.weight": torch.ones(10, 16).long()})), mlp()),
       "dtype torch.int64", id="type/checkpoint/int weights"),
@@ -302,6 +366,17 @@ BAD: list = [
       id="forget/experiment/absent class"),
     R(lambda: prepare(moons_exp(kind="indices", indices=[10**6])), "not in the training split",
       id="forget/experiment/index outside"),
+    R(lambda: prepare({"data": {"name": "csv", "options": {"path": "classes.csv"}}, "methods": ["finetune"]}),
+      "The split leaves the test set empty (train 2000, test 0, shadow 1000 of 3000 samples in 1000 classes, the "
+      "smallest with 3)", id="split/experiment/1000 classes x 3 rows"),
+    R(lambda: prepare({**moons_exp(), "data": {**moons_exp()["data"], "shadow_fraction": 0.001}}),
+      "leaves the shadow pool empty", id="split/experiment/shadow fraction rounds to nothing"),
+    R(lambda: prepare({"data": {"name": "moons", "options": {"n_samples": 200}, "test_fraction": 0.5,
+                                "shadow_fraction": 0.3}, "methods": ["finetune"]},
+                      dataset=two_d(np.r_[np.arange(58) % 2, 2, 2])),
+      "The split leaves class 2 (2 sample(s)) out of the training set", id="split/experiment/class not in train"),
+    R(lambda: prepare(moons_exp(kind="indices", indices=singleton_in_train()), dataset=two_d(SINGLETON)),
+      "takes all 1 training sample(s) of class 2", id="split/experiment/hand-picked forget set takes a whole class"),
     R(lambda: prepare({"data": {"name": "blobs", "options": {"n_samples": 200, "centers": 3},
                                 "forget": {"classes": [0, 1]}}, "methods": ["finetune"]}),
       "retain set would hold a single class", id="forget/experiment/one class left"),
@@ -310,8 +385,14 @@ BAD: list = [
       "does not match the architecture", id="checkpoint/cnn into mlp"),
     R(lambda: load_checkpoint(torch_bytes(build_model("mlp", (1, 8, 8), 10, hidden=[16, 16]).state_dict()), mlp()),
       "does not match the architecture", id="checkpoint/deeper mlp"),
-    R(lambda: load_checkpoint(torch_bytes(mlp().state_dict())[:300], mlp()), "weights_only",
+    R(lambda: load_checkpoint(torch_bytes(mlp().state_dict())[:300], mlp()), "damaged or truncated",
       id="checkpoint/truncated"),
+    R(lambda: load_checkpoint(torch_bytes(mlp().state_dict())[:-100], mlp()), "damaged or truncated",
+      id="checkpoint/end cut off"),
+    R(lambda: load_checkpoint(legacy_bytes(mlp().state_dict())[:200], mlp()), "damaged or truncated",
+      id="checkpoint/legacy format truncated"),
+    R(lambda: load_checkpoint(zip_of(**{"archive/data.pkl": bytes(10**6)}, compress=True), mlp(), max_bytes=10**5),
+      "unpacks to over the", id="checkpoint/zip bomb"),
     # -- a file that is not what its extension says -----------------------------------------------
     R(lambda: load_dataset("npz", path="fake.npz"), "not a NumPy .npz archive", id="kind/npz/is csv text"),
     R(lambda: load_dataset("csv", path="fake.csv"), "binary, not a CSV", id="kind/csv/is npz"),
@@ -330,7 +411,10 @@ BAD: list = [
       "outside the data directory", id="path/experiment/config path"),
     R(lambda: load_dataset("csv", path="nothing.csv"), "does not exist", id="path/csv/missing"),
     # -- a pickle that would run code -------------------------------------------------------------
-    R(lambda: load_checkpoint(pickle.dumps(Evil()), mlp()), "could run code", id="pickle/checkpoint/raw pickle"),
+    R(lambda: load_checkpoint(pickle.dumps(Evil()), mlp()), "mkdir; a pickle could run code)",
+      id="pickle/checkpoint/raw pickle"),
+    R(lambda: load_checkpoint(legacy_bytes({"state_dict": Evil()}), mlp()), "mkdir; a pickle could run code)",
+      id="pickle/checkpoint/legacy torch.save"),
     R(lambda: load_checkpoint(torch_bytes({"state_dict": Evil()}), mlp()), "could run code",
       id="pickle/checkpoint/torch.save"),
     R(lambda: load_dataset("npz", data=evil_npz()), "pickled objects, which are refused", id="pickle/npz/object array"),
@@ -339,9 +423,9 @@ BAD: list = [
 
 @pytest.fixture
 def in_data_dir(tmp_path, monkeypatch) -> Path:
-    """Run inside a fresh data directory ($RESIDUE_DATA_DIR) whose parent holds a 'secret' file."""
+    """Run inside a fresh data directory ($RESIDUE_DATA) whose parent holds a 'secret' file."""
     data = data_dir(tmp_path)
-    monkeypatch.setenv("RESIDUE_DATA_DIR", str(data))
+    monkeypatch.setenv("RESIDUE_DATA", str(data))
     monkeypatch.chdir(data)
     return data
 
@@ -385,16 +469,14 @@ def test_forget_set_of_one_sample_runs(in_data_dir):
 
 
 def test_a_class_with_a_single_sample_can_be_forgotten(in_data_dir):
-    y = np.r_[np.arange(59) % 2, 2]  # class 2 has one sample, which the stratified split puts in train
-    exp = tiny({"kind": "class", "classes": [2]}, dataset=two_d(y))
+    exp = tiny({"kind": "class", "classes": [2]}, dataset=two_d(SINGLETON))
     r = exp.results
     assert r.split["forget"] == 1 and r.forget_classes == [2]
     assert all(np.isfinite([m.test_acc, m.kl_to_retrain]).all() for m in r.models)
 
 
 def test_a_class_with_a_single_sample_left_in_the_data_is_fine(in_data_dir):
-    y = np.r_[np.arange(59) % 2, 2]
-    exp = tiny({"kind": "class", "classes": [0]}, dataset=two_d(y))
+    exp = tiny({"kind": "class", "classes": [0]}, dataset=two_d(SINGLETON))
     assert exp.results.split["forget"] > 1 and exp.results.model("original").test_acc >= 0.0
 
 
@@ -417,6 +499,7 @@ def test_checkpoint_that_fits_is_loaded():
 @pytest.mark.parametrize("toml, expected", [
     ("[model]\nhiddn = [64]\n", "unknown option 'hiddn'"),  # refused at parse time
     ("[data]\nname = 'csv'\noptions = {path = '../secret.csv'}\n", "outside the data directory"),  # at load time
+    (DEEP, "nested too deeply"),  # the parser's own RecursionError
 ])
 def test_cli_prints_one_line_and_exits_2(toml: str, expected: str, in_data_dir: Path):
     (in_data_dir / "bad.toml").write_text(toml)
@@ -455,3 +538,35 @@ def test_no_code_path_unpickles_user_bytes():
                 end += 1
             assert "weights_only=True" in text[start:end], (path, text[start:end])
         assert "allow_pickle=True" not in text and not re.search(r"\bpickle\.loads?\(", text), path
+
+
+# -- the Python API refuses what a config file would, with the same line ----------------------------
+@pytest.mark.parametrize("build, toml", [
+    (lambda: Recipe(epochs=2.5), "[recipe]\nepochs = 2.5"),
+    (lambda: Recipe(epochs="3"), "[recipe]\nepochs = '3'"),
+    (lambda: Recipe(lr="fast"), "[recipe]\nlr = 'fast'"),
+    (lambda: Recipe(lr=50.0), "[recipe]\nlr = 50.0"),
+    (lambda: Recipe(batch_size=True), "[recipe]\nbatch_size = true"),
+    (lambda: ExperimentConfig(seed="3").validate(), "seed = '3'"),
+    (lambda: ExperimentConfig(data=DataConfig(test_fraction="x")).validate(), "[data]\ntest_fraction = 'x'"),
+    (lambda: ExperimentConfig(data=DataConfig(options=[])).validate(), "[data]\noptions = []"),
+    (lambda: ExperimentConfig(data=DataConfig(forget=ForgetSpec("random", count=2.5))).validate(),
+     "[data.forget]\nkind = 'random'\ncount = 2.5"),
+    (lambda: ExperimentConfig(data=DataConfig(forget=ForgetSpec(classes="7"))).validate(),
+     "[data.forget]\nclasses = '7'"),
+])
+def test_python_api_and_config_file_give_the_same_line(build, toml):
+    with pytest.raises(ResidueError) as api:
+        build()
+    with pytest.raises(ResidueError) as file:
+        loads(toml)
+    assert str(api.value) == str(file.value)
+
+
+def test_numpy_numbers_are_accepted_and_normalised():
+    """A config built from numpy scalars is the config built from Python numbers (same hash, same cache)."""
+    cfg = ExperimentConfig(seed=np.int64(3), recipe=Recipe(epochs=np.int32(5), lr=np.float32(0.5)),
+                           data=DataConfig(forget=ForgetSpec(classes=np.array([1, 2])))).validate()
+    assert cfg.hash() == from_dict({"seed": 3, "recipe": {"epochs": 5, "lr": 0.5},
+                                    "data": {"forget": {"classes": [1, 2]}}}).hash()
+    assert type(cfg.seed) is int and type(cfg.recipe.lr) is float

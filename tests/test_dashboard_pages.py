@@ -533,6 +533,34 @@ def test_malformed_csv_upload_is_refused_readably():
     assert _run_disabled(at)
 
 
+def test_uploaded_table_is_standardised_by_a_visible_option_recorded_in_the_config(monkeypatch):
+    """The upload section shows the loader's `standardize` option as a checkbox, on by default; the config
+    a run is keyed by (and its report shows) carries the choice."""
+    from sklearn.datasets import load_wine
+
+    from dashboard import state
+
+    w = load_wine()
+    text = "label," + ",".join(f"f{i}" for i in range(13)) + "\n" + "".join(
+        f"{t}," + ",".join(f"{v:g}" for v in x) + "\n" for x, t in zip(w.data, w.target))
+    seen = []
+    key = state.run_key
+    monkeypatch.setattr(state, "run_key", lambda config, *a: seen.append(config) or key(config, *a))
+    at = form_app()
+    at.selectbox(key="f.dataset").set_value("csv").run()
+    at.file_uploader(key="up.data.csv").set_value(("wine.csv", text.encode(), "text/csv")).run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    box = at.checkbox(key="f.dopt.csv.standardize")
+    assert box.value is True and box.label == "Standardise features" and "training split" in box.help
+    assert seen[-1].data.options["standardize"] is True and at.session_state["upload_ds"][1].standardize
+    before = at.session_state["form_key"]
+    box.uncheck().run()
+    no_exception(at)
+    assert seen[-1].data.options["standardize"] is False and not at.session_state["upload_ds"][1].standardize
+    assert at.session_state["form_key"] != before
+
+
 def test_good_npz_upload_is_used_and_stays_in_the_session():
     rng = np.random.default_rng(0)
     buf = io.BytesIO()
@@ -554,6 +582,15 @@ def test_out_of_range_hyperparameter_in_an_uploaded_config():
     at.file_uploader(key="cfg_upload").set_value(("bad.toml", bad.encode(), "application/toml")).run()
     no_exception(at)
     assert any("lr must be in" in e for e in errors(at)), errors(at)
+
+
+def test_a_config_nested_thousands_deep_is_refused_readably():
+    """6 kB of '[' exhausted the TOML parser's stack: the app's exception box, before issue 24."""
+    at = form_app()
+    deep = "x = " + "[" * 3000 + "]" * 3000
+    at.file_uploader(key="cfg_upload").set_value(("deep.toml", deep.encode(), "application/toml")).run()
+    no_exception(at)
+    assert any("Config 'deep.toml' refused" in e and "nested too deeply" in e for e in errors(at)), errors(at)
 
 
 def test_out_of_range_hyperparameter_widget_value_is_kept_in_range():
@@ -611,7 +648,7 @@ def test_bad_model_widths_are_refused_readably():
 
 
 def test_idx_folder_outside_the_data_dir_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setenv("RESIDUE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RESIDUE_DATA", str(tmp_path))
     at = form_app()
     at.selectbox(key="f.dataset").set_value("idx").run()
     at.text_input(key="f.dopt.idx.folder").set_value("/etc").run()
@@ -626,7 +663,7 @@ def test_checkpoints_are_shape_checked_and_never_unpickled():
     up = at.file_uploader(key="up.ckpt")
     up.set_value(("junk.pt", b"not a checkpoint", "application/octet-stream")).run()
     no_exception(at)
-    assert any("weights_only" in e for e in errors(at)), errors(at)
+    assert any("a text file, not a PyTorch checkpoint" in e for e in errors(at)), errors(at)
 
     wrong = io.BytesIO()
     torch.save(build_model("mlp", (1, 8, 8), 10, hidden=[33]).state_dict(), wrong)

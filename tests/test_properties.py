@@ -164,12 +164,12 @@ def test_no_user_path_escapes_the_data_directory(tmp_path_factory, parts):
     (root / "x.csv").write_text("label,a\n")
     (base / "x.csv").write_text("secret")
     (root / "link").symlink_to(base)
-    old = os.environ.get("RESIDUE_DATA_DIR")
-    os.environ["RESIDUE_DATA_DIR"] = str(root)
+    old = os.environ.get("RESIDUE_DATA")
+    os.environ["RESIDUE_DATA"] = str(root)
     try:
         p = _fails_cleanly(resolve_user_path, "/".join(parts))
     finally:
-        os.environ.pop("RESIDUE_DATA_DIR") if old is None else os.environ.update(RESIDUE_DATA_DIR=old)
+        os.environ.pop("RESIDUE_DATA") if old is None else os.environ.update(RESIDUE_DATA=old)
     assert p is None or Path(p).resolve().is_relative_to(root.resolve())
 
 

@@ -1,6 +1,7 @@
 """Datasets, validation, deterministic splits and forget-set selection."""
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import ResidueError
+from ..params import check_fields
 from ..registry import Registry
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # user files above this are refused before parsing
@@ -28,6 +30,7 @@ class Dataset:
     n_classes: int
     kind: str = "tabular"  # "image" (X is (N, C, H, W)), "tabular" or "2d"
     class_names: list[str] = field(default_factory=list)
+    standardize: bool = False  # `make_split` scales each feature with the training split's mean and deviation
 
     def __post_init__(self) -> None:
         self.X, self.y = validate_arrays(self.X, self.y, self.name)
@@ -70,10 +73,12 @@ def validate_arrays(X, y, name: str = "data") -> tuple[np.ndarray, np.ndarray]:
         raise ResidueError(f"{name}: {n_features} features per sample x {len(y)} samples is over the limit "
                            f"({MAX_FEATURES} features, {MAX_VALUES} values in all).")
     with np.errstate(over="ignore", invalid="ignore"):
-        X = X.astype(np.float32)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        rows = np.unique(np.nonzero(bad.reshape(len(X), -1))[0])
+        X = X.astype(np.float32, copy=False)  # float32 already (a parsed CSV): no second copy of a large table
+    flat = X.reshape(len(X), -1)
+    step = max(1, 2**22 // flat.shape[1])  # rows at a time: a mask of 4 MB, never one as large as X
+    rows = np.concatenate([i + np.nonzero(~np.isfinite(flat[i: i + step]).all(axis=1))[0]
+                           for i in range(0, len(flat), step)])
+    if len(rows):
         raise ResidueError(f"{name}: {len(rows)} sample(s) have NaN or infinite features (or beyond float32) "
                            f"(first row {rows[0]}).")
     return X, _labels(y, name)
@@ -135,6 +140,7 @@ class ForgetSpec:
 
     def validate(self) -> "ForgetSpec":
         """The checks that need no data, so a config is refused before anything is loaded or trained."""
+        check_fields(self, "data.forget")
         if self.kind not in FORGET_KINDS:
             raise ResidueError(f"Unknown forget kind '{self.kind}'. Known: {', '.join(FORGET_KINDS)}.")
         listed = {"class": (self.classes, "class"), "indices": (self.indices, "sample")}.get(self.kind)
@@ -142,10 +148,10 @@ class ForgetSpec:
             values, what = listed
             if not values:
                 raise ResidueError(f"Forget set is empty: choose at least one {what}.")
-            if min(int(v) for v in values) < 0:
+            if min(values) < 0:
                 raise ResidueError(f"Forget {what} numbers must be >= 0, got {min(values)}.")
         elif self.count is not None:
-            if int(self.count) <= 0:
+            if self.count <= 0:
                 raise ResidueError("Forget set is empty: ask for at least one sample.")
         elif self.fraction is not None:
             if not 0 < self.fraction <= 1:
@@ -228,13 +234,77 @@ def make_split(
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> Split:
-    """Deterministic stratified split (same seed, same indices) and the forget set inside train."""
+    """Deterministic stratified split (same seed, same indices) and the forget set inside train.
+
+    A split that leaves a part empty or without a class it needs is refused with the counts (`check_parts`,
+    `select_forget`). A dataset that asks for it (`standardize`) is standardised here, where the training
+    split is known (`standardized`)."""
     check_fractions(test_fraction, shadow_fraction)
     rng = np.random.default_rng(seed)
     train_fraction = 1.0 - test_fraction - shadow_fraction
     train, test, shadow = _stratified_parts(dataset.y, [train_fraction, test_fraction, shadow_fraction], rng)
+    check_parts(dataset, train, test, shadow, shadow_fraction)
     forget_idx = select_forget(dataset, train, forget, seed)
+    if dataset.standardize:
+        dataset = standardized(dataset, train)
     return Split(dataset, train, test, shadow, forget_idx, torch.device(device))
+
+
+def check_parts(dataset: Dataset, train: np.ndarray, test: np.ndarray, shadow: np.ndarray,
+                shadow_fraction: float) -> None:
+    """Refuse a split whose measurements would be silent nonsense, naming the counts.
+
+    - train holds every class: θ_o learns every class the data declares (the forget set is drawn from train,
+      so a class missing there could be neither kept nor forgotten);
+    - test holds at least two classes: an accuracy over no sample is NaN, over one class it says nothing of
+      the classifier. It need not hold every class: a class of one sample lives in train only, legitimately;
+    - shadow, the attacks' population pool, is empty only when `shadow_fraction` is 0 (no pool asked for: the
+      attacks that need one say so when run); it needs no class coverage, each attack checks its own needs.
+    The retain set's coverage depends on the forget set: `select_forget` checks it."""
+    y = dataset.y
+    counts = np.bincount(y)
+    sizes = (f"train {len(train)}, test {len(test)}, shadow {len(shadow)} of {len(y)} samples in "
+             f"{np.count_nonzero(counts)} classes, the smallest with {counts[counts > 0].min()}")
+    missing = np.setdiff1d(np.unique(y), y[train])
+    if len(missing):
+        c = int(missing[0])
+        others = f" and {len(missing) - 1} other class(es)" if len(missing) > 1 else ""
+        raise ResidueError(f"The split leaves class {c} ({counts[c]} sample(s)){others} out of the training set "
+                           f"({sizes}); every class needs training data: add samples or lower the test and "
+                           f"shadow fractions.")
+    if len(np.unique(y[test])) < 2:
+        what = "empty" if len(test) == 0 else "with a single class"
+        raise ResidueError(f"The split leaves the test set {what} ({sizes}); use more samples per class or a "
+                           f"larger test_fraction.")
+    if shadow_fraction > 0 and len(shadow) == 0:
+        raise ResidueError(f"The split leaves the shadow pool empty ({sizes}); use more samples per class, a "
+                           f"larger shadow_fraction, or shadow_fraction = 0 for no pool.")
+
+
+def standardized(dataset: Dataset, rows: np.ndarray) -> Dataset:
+    """A copy of `dataset` whose features have zero mean and unit variance over `rows`, the training split.
+
+    Training-split statistics, not the whole table's: the test and shadow samples never shape the input
+    scale, so test accuracy and the attacks' population stay honest. θ_o, θ_r and every θ_u share this one
+    input space, fixed with the split; like a model owner's own scaler it includes the forget set (each mean
+    moves by at most |D_f|/|train| of that set's spread). A feature constant on the training rows is only
+    centred (scale 1), never divided by zero."""
+    X = dataset.X.reshape(len(dataset), -1)
+    step = max(1, 2**20 // X.shape[1])  # rows at a time: float64 work arrays of ~8 MB, whatever the table's size
+    chunks = [rows[i: i + step] for i in range(0, len(rows), step)]
+    mean = sum(X[c].sum(axis=0, dtype=np.float64) for c in chunks) / len(rows)
+    std = np.sqrt(sum(((X[c] - mean) ** 2).sum(axis=0) for c in chunks) / len(rows))
+    std[std <= 1e-12 * np.abs(mean)] = 1.0  # constant (up to float rounding of the mean itself)
+    out = np.empty_like(X)
+    for i in range(0, len(X), step):
+        out[i: i + step] = (X[i: i + step] - mean) / std
+    if not np.isfinite(out).all():
+        f = int(np.nonzero(~np.isfinite(out).all(axis=0))[0][0])
+        raise ResidueError(f"{dataset.name}: feature {f} cannot be standardised (it varies by less than float32 "
+                           f"resolves); set the dataset option standardize = false.")
+    scaled = copy.copy(dataset)
+    scaled.X, scaled.standardize = out.reshape(dataset.X.shape), False
+    return scaled
 
 
 def select_forget(dataset: Dataset, train: np.ndarray, spec: ForgetSpec, seed: int) -> np.ndarray:
@@ -264,7 +334,16 @@ def select_forget(dataset: Dataset, train: np.ndarray, spec: ForgetSpec, seed: i
     chosen = np.sort(chosen.astype(np.int64))
     if len(chosen) >= len(train):
         raise ResidueError("Forget set is the whole training set: nothing would remain to retrain on.")
-    remaining = np.unique(dataset.y[np.setdiff1d(train, chosen)])
+    retain = np.setdiff1d(train, chosen)
+    remaining = np.unique(dataset.y[retain])
     if len(remaining) < 2:
         raise ResidueError("The retain set would hold a single class; forget fewer classes.")
+    # every class not forgotten by name keeps a training sample, or θ_r could not learn it
+    lost = np.setdiff1d(np.unique(y_train), remaining)
+    lost = lost[~np.isin(lost, spec.classes if spec.kind == "class" else [])]
+    if len(lost):
+        c = int(lost[0])
+        raise ResidueError(f"The forget set takes all {int(np.sum(y_train == c))} training sample(s) of class {c} "
+                           f"(forget {len(chosen)}, retain {len(retain)}): θ_r could not learn it. Forget fewer "
+                           f"samples, or forget the class by name (kind = \"class\").")
     return chosen

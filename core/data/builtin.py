@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ResidueError
+from ..params import shown
 from .base import Dataset, datasets
 
 
@@ -36,9 +37,9 @@ def _bundled_digits() -> np.ndarray:
 def _number(name: str, value, low: float, high: float, whole: bool = False) -> float:
     """One synthetic-data option, checked for type and range before it reaches scikit-learn."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ResidueError(f"{name} must be a number, got {value!r}.")
+        raise ResidueError(f"{name} must be a number, got {shown(value)}.")
     if whole and value != int(value):
-        raise ResidueError(f"{name} must be a whole number, got {value!r}.")
+        raise ResidueError(f"{name} must be a whole number, got {shown(value)}.")
     if not low <= value <= high:
         raise ResidueError(f"{name} must be in [{low:g}, {high:g}], got {value}.")
     return int(value) if whole else float(value)

@@ -6,11 +6,13 @@ import inspect
 import io
 import math
 import numbers
+import zipfile
 
 import torch
 from torch import nn
 
 from ..errors import ResidueError
+from ..params import shown
 from ..registry import Registry
 
 models: Registry = Registry("model")
@@ -73,7 +75,7 @@ def whole_numbers(name: str, value, low: int, high: int, length: tuple[int, int]
                   for v in items))
     if not ok:
         count = f"{length[0]}" if length[0] == length[1] else f"{length[0]} to {length[1]}"
-        raise ResidueError(f"{name} must be {count} whole number(s) in [{low}, {high}], got {value!r}.")
+        raise ResidueError(f"{name} must be {count} whole number(s) in [{low}, {high}], got {shown(value)}.")
     return [int(v) for v in items]
 
 
@@ -128,14 +130,11 @@ def load_checkpoint(raw: bytes, template: nn.Module, max_bytes: int = MAX_CHECKP
         raise ResidueError(f"Checkpoint is over the {max_bytes // 2**20} MB limit.")
     if not raw:
         raise ResidueError("Checkpoint file is empty.")
+    member = _checkpoint_container(raw, max_bytes)
     try:
         obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - pickles with code, truncated files, not-torch files
-        if "weights only" in str(e).lower() or "unsupported global" in str(e).lower():
-            raise ResidueError("Checkpoint holds Python objects besides tensors (a pickle could run code): refused "
-                               "by weights_only=True loading; save it with torch.save(model.state_dict(), path).") from None
-        raise ResidueError(f"Checkpoint could not be read as plain weights (weights_only=True): not a PyTorch "
-                           f"weights file, or damaged ({type(e).__name__}).") from None
+    except Exception as e:  # noqa: BLE001 - say what is wrong from the bytes, not from torch's exception
+        raise ResidueError(_unreadable_checkpoint(raw, member, e)) from None
     if isinstance(obj, dict):
         for k in ("state_dict", "state", "model_state_dict"):
             if isinstance(obj.get(k), dict):
@@ -145,3 +144,72 @@ def load_checkpoint(raw: bytes, template: nn.Module, max_bytes: int = MAX_CHECKP
         raise ResidueError("Checkpoint must hold a state dict (layer name -> tensor).")
     check_state_dict(template, obj)
     return obj
+
+
+SAVE_HINT = "save one with torch.save(model.state_dict(), path)"
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # the number torch's pre-1.6 format pickles first
+
+
+def _checkpoint_container(raw: bytes, max_bytes: int) -> str | None:
+    """Check the container before torch opens it: torch.save's zip archive (returns the name of the pickle
+    inside, refusing an archive that unpacks past the limit) or a legacy/raw pickle (returns None). Anything
+    else is refused saying what the file is."""
+    if raw[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as z:
+                infos = z.infolist()
+        except Exception:  # noqa: BLE001 - BadZipFile, a cut central directory...
+            raise ResidueError("Checkpoint is a damaged or truncated PyTorch file (its zip archive cannot be read; "
+                               "the end of the file may be missing): download or save it again.") from None
+        pkl = [i.filename for i in infos if i.filename.endswith("/data.pkl") or i.filename == "data.pkl"]
+        if not pkl:
+            raise ResidueError(f"Checkpoint is a zip archive but not a PyTorch checkpoint (it holds no data.pkl); "
+                               f"{SAVE_HINT}.")
+        if sum(i.file_size for i in infos) > max_bytes:
+            raise ResidueError(f"Checkpoint unpacks to over the {max_bytes // 2**20} MB limit.")
+        return pkl[0]
+    if raw[:1] == b"\x80" and raw[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return None
+    head = raw[:4096]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:  # a multi-byte character cut at the end of the sample is still text
+        text = head[:e.start].decode("utf-8") if e.start >= len(head) - 3 else None
+    if text is not None and all(c.isprintable() or c.isspace() for c in text):
+        raise ResidueError(f"Checkpoint is a text file, not a PyTorch checkpoint; {SAVE_HINT}.")
+    raise ResidueError(f"Checkpoint is not a PyTorch checkpoint (neither torch.save's zip archive nor a pickle); "
+                       f"{SAVE_HINT}.")
+
+
+def _unreadable_checkpoint(raw: bytes, member: str | None, error: Exception) -> str:
+    """Why torch refused a checkpoint whose container looked right: read the pickle's opcodes (never run
+    them) for the callables it would import; if it breaks off first, it is damaged or truncated."""
+    import pickletools
+
+    names: list[str] = []
+    strings: list[str] = []
+    magic = member is not None  # a legacy torch file opens with a pickled magic number
+    try:
+        stream = zipfile.ZipFile(io.BytesIO(raw)).open(member) if member else io.BytesIO(raw)
+        while stream.read(1) == b"\x80":  # a legacy torch file is several pickles in a row, then raw storage bytes
+            stream.seek(-1, io.SEEK_CUR)
+            for op, arg, _ in pickletools.genops(stream):
+                if isinstance(arg, str):
+                    strings.append(arg)
+                magic = magic or arg == LEGACY_MAGIC
+                if op.name == "GLOBAL":
+                    names.append(str(arg).replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    names.append(f"{strings[-2]}.{strings[-1]}")
+        broken = False
+    except Exception:  # noqa: BLE001 - the pickle breaks off, or its archive member is damaged
+        broken = True
+    foreign = sorted({n for n in names if not n.startswith(("torch.", "collections."))})
+    if foreign:
+        return (f"Checkpoint holds Python objects besides tensors ({', '.join(foreign[:3])}; a pickle could run "
+                f"code): refused by weights_only=True loading; {SAVE_HINT}.")
+    if not magic and not broken:
+        return f"Checkpoint is a plain pickle, not a PyTorch checkpoint; {SAVE_HINT}."
+    if broken:
+        return "Checkpoint is damaged or truncated (its pickle stream breaks off or is corrupt): download or save it again."
+    return f"Checkpoint could not be read as plain weights (weights_only=True: {type(error).__name__}); {SAVE_HINT}."
