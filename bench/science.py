@@ -92,7 +92,7 @@ class Grid:
                    ["finetune", "neggrad_plus", "ssd", "orthogonal_replay", "rurk"],
                    epochs={"class": 8, "sample": 8, "moons": 10}, n_shadows=4, leak_shadow=4, leak_deletions=4,
                    leak_group_deletions=2, leak_approx_shadow=2, leak_methods=["finetune"], single_targets=6, rea_draws=2, rea_lrs=1,
-                   n_order=1, n_init=1, rurk_radii=3, rurk_random=2, pgd_steps=2,
+                   n_order=2, n_init=2, rurk_radii=3, rurk_random=2, pgd_steps=2,
                    mitigations=["none", "label only"])
 
 
@@ -151,18 +151,6 @@ def pseudo_convergence(vr, names: list[str]) -> dict[str, dict]:
                    "res_by": max(res, key=res.get) if res else "",
                    "verdict": judged[n].badge, "decided_by": judged[n].decided_by}
     return rows
-
-
-def controls(vr) -> dict[str, dict]:
-    """This seed's controls: each one's expected label, the label it got, and per measure whether it counted."""
-    out = {}
-    for c in vr.controls:
-        v = vr.control_verdicts[c.name]
-        out[c.name] = {"expected": c.expected, "label": c.label, "passed": c.passed,
-                       "counts": {e.key: bool(e.decides and e.counts) for e in v.evidence if e.family != "context"},
-                       "towards": {e.key: e.toward == "θ_o" and e.side != "within" for e in v.evidence
-                                   if e.family != "context"}}
-    return out
 
 
 def prior_attacks(ctx, target: str, nonmembers: str, n_shadows: int) -> dict[str, dict]:
@@ -319,6 +307,7 @@ def run_job(spec: dict) -> dict:
     from core.attacks import AttackContext
     from core.cache import ModelStore
     from core.config import dumps
+    from core.probes.trust import outcomes
     from core.verdict import verdicts
     from core import metrics
 
@@ -349,7 +338,7 @@ def run_job(spec: dict) -> dict:
     # with its controls: θ_o, θ_o with only its last layer retrained (class-wise), two held-out retrains
     vr = timed("verdict", lambda: verdicts(exp, names, n_order=grid.n_order, n_init=grid.n_init))
     out["pseudo"] = pseudo_convergence(vr, [*names, *vr.control_verdicts])
-    out["controls"] = controls(vr)
+    out["controls"] = outcomes(vr)
     out["measures"] = vr.measures
     for n in names:
         out["quality"][n]["verdict"] = vr.verdicts[n].badge
@@ -780,6 +769,8 @@ def _label(measures: dict, key: str) -> str:
 
 
 def section_pseudo(runs: Runs, produced: str) -> tuple[str, dict]:
+    from core.probes.trust import from_outcomes
+
     parts, facts = [], {}
     for sc in runs.scenarios():
         measures = runs.of(sc)[0].get("measures", {})
@@ -799,20 +790,13 @@ def section_pseudo(runs: Runs, produced: str) -> tuple[str, dict]:
                  votes([x["label"] for x in v])] for c, v in ctl.items() if v]
         parts.append(f"**{TITLES[sc]}: the verdict on its controls**\n\n" + table(
             ["control", "must be", "hits", "labels (seeds)"], crow))
-        keys = list(dict.fromkeys(k for x in ctl.get("control: θ_o", []) for k in x["counts"]))
+        tr = from_outcomes(runs.get(sc, "controls"), [r["seed"] for r in runs.of(sc)])
         trows, trust = [], {}
-        for k in keys:
-            seen = [x["towards"].get(k, False) for x in ctl.get("control: θ_o", [])]
-            head = [x["counts"].get(k, False) for x in ctl.get("control: head-only", [])]
-            held = [not x["counts"].get(k, False) for c in ("control: retrain, other order",
-                                                            "control: retrain, other init") for x in ctl.get(c, [])]
-            family = (measures.get(k.split("@")[0]) or {}).get("family", "")
-            detect = head if family == "functional" else seen
-            passed = (not held or sum(held) >= 0.9 * len(held)) and (not detect or sum(detect) >= 0.8 * len(detect))
-            trust[k] = passed
-            trows.append([_label(measures, k), family, f"{sum(seen)}/{len(seen)}",
-                          f"{sum(head)}/{len(head)}" if head else "–", f"{sum(held)}/{len(held)}",
-                          "passes" if passed else "**fails**"])
+        for k, e in tr.entries.items():
+            trust[k] = e.passed
+            trows.append([_label(measures, k), e.family, f"{sum(e.original)}/{len(e.original)}",
+                          f"{sum(e.pseudo)}/{len(e.pseudo)}" if e.pseudo else "–",
+                          f"{sum(e.retrains)}/{len(e.retrains)}", "passes" if e.passed else "**fails**"])
         parts.append(f"**{TITLES[sc]}: each measure's trust figure** (its hits on the same controls; a measure "
                      "passes when it leaves at least 90% of the held-out retrains alone and flags the model that "
                      "holds D_f — the head-only control for functional measures, θ_o for outputs — in at least "

@@ -75,6 +75,7 @@ class Band:
     range_hi: float
     resolution: float = 0.0
     coordinates: str = "any"
+    members: int = 0  # how many retrains the band is made of
 
     @property
     def low(self) -> float:
@@ -112,7 +113,7 @@ def make_band(key: str, probe: str, layer: str | None, order: list[float], init:
     lo, hi = float(min(members)), float(max(members))
     tol = max(info.abs_tol, 2.0 * resolution) + rel_tol * (hi - lo)
     return Band(key, probe, layer, [float(v) for v in order], [float(v) for v in init], lo, hi, tol, info.lo,
-                info.hi, resolution, info.coordinates)
+                info.hi, resolution, info.coordinates, len(members))
 
 
 # -- evidence and verdicts --------------------------------------------------------------------------
@@ -268,6 +269,9 @@ class Yardstick:
             return ev
         if resolution > band.tol:
             ev.decides, ev.status = False, f"cannot decide: its resolution {resolution:.3g} exceeds its tolerance"
+            return ev
+        if band.members < 2:
+            ev.decides, ev.status = False, "cannot decide: its band is made of a single retrain, not a spread"
             return ev
         if trust is not None and not trust.get("passed", True):
             ev.decides, ev.status = False, "not trusted: it failed its five-seed controls"

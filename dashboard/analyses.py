@@ -10,8 +10,13 @@ behind an explicit button.
 """
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from core.errors import ResidueError
 
 from .state import Run, analysis, analysis_def, cached_analysis
 
@@ -104,7 +109,7 @@ def _verdict(run, progress, with_trust: bool):
     are then reused by the class-wise reminiscence attack."""
     from core.verdict import verdicts
 
-    return verdicts(run.exp, ["retrain", *methods(run)], trust=analysis(run, "trust") if with_trust else None,
+    return verdicts(run.exp, ["retrain", *methods(run)], trust=computed_trust(run) if with_trust else None,
                     ctx=analysis(run, "probe_context"), progress=progress)
 
 
@@ -282,8 +287,47 @@ _register_attacks()
 
 
 def computed_trust(run: Run):
-    """The trust report if someone pressed its button for this run (never computes)."""
-    return cached_analysis(run, "trust")
+    """The five-seed control hit rates of this run's setting: computed here if someone pressed the button, else
+    the science report's when it ran this very setting (`published_trust`); None otherwise (never computes)."""
+    return cached_analysis(run, "trust") or published_trust(run)
+
+
+SCIENCE = Path(__file__).resolve().parents[1] / "reports" / "science.json"
+
+
+def _setting(config: dict) -> dict:
+    """What decides a run's models apart from its seed and its methods: data, forget set, model, recipe."""
+    return {k: config.get(k) for k in ("data", "model", "recipe")}
+
+
+@functools.lru_cache(maxsize=4)
+def _published(mtime: float) -> list[tuple[dict, Any]]:
+    """(setting, TrustReport) per scenario of the committed science report (read once per file version)."""
+    from core.config import loads
+    from core.probes.trust import from_outcomes
+
+    data = json.loads(SCIENCE.read_text(encoding="utf-8"))
+    meta, by = data.get("meta", {}), {}
+    for r in data.get("results", []):
+        if r.get("controls"):
+            by.setdefault(r["scenario"], []).append(r)
+    out = []
+    for jobs in by.values():
+        tr = from_outcomes([j["controls"] for j in jobs], [j["seed"] for j in jobs],
+                           {"source": f"the science report ({meta.get('command', 'bench/science.py')}, commit "
+                                      f"{meta.get('commit', '?')})"})
+        out.append((_setting(loads(jobs[0]["config"]).to_dict()), tr))
+    return out
+
+
+def published_trust(run: Run):
+    """The science report's control hit rates for this run's setting, when the report ran it (else None)."""
+    try:
+        reports = _published(SCIENCE.stat().st_mtime)
+    except (OSError, ValueError, KeyError, ResidueError):
+        return None
+    mine = _setting(run.config.to_dict())
+    return next((tr for setting, tr in reports if setting == mine), None)
 
 
 def umap_ready(run: Run, **settings) -> bool:

@@ -89,23 +89,40 @@ class TrustReport:
                        "seconds": self.seconds, "settings": self.settings})
 
 
-def accumulate(report, entries: dict[str, TrustEntry], verdicts: dict[str, list[str]],
-               expected: dict[str, str]) -> None:
-    """Add one seed's verdict report (with controls) to the hit lists."""
+def outcomes(report) -> dict[str, dict]:
+    """One seed's controls in plain data (what a science-report job stores): per control its expected label,
+    the label it got, and per evidence key whether the measure counted against it and whether it pointed
+    towards θ_o."""
+    out = {}
     for c in report.controls:
-        verdicts.setdefault(c.name, []).append(c.label)
-        expected[c.name] = c.expected
-    for cname, v in report.control_verdicts.items():
-        for e in v.evidence:
-            if e.family == "context":
-                continue
-            t = entries.setdefault(e.key, TrustEntry(e.key, e.probe, e.label, e.family))
-            if cname == "control: θ_o":
-                t.original.append(e.toward == "θ_o" and e.side != "within")
-            elif cname == "control: head-only":
-                t.pseudo.append(e.decides and e.counts and e.toward == "θ_o")
-            else:
-                t.retrains.append(not (e.decides and e.counts))
+        v = report.control_verdicts[c.name]
+        ev = [e for e in v.evidence if e.family != "context"]
+        out[c.name] = {"expected": c.expected, "label": c.label, "passed": c.passed,
+                       "counts": {e.key: bool(e.decides and e.counts) for e in ev},
+                       "towards": {e.key: bool(e.toward == "θ_o" and e.side != "within") for e in ev},
+                       "family": {e.key: e.family for e in ev}, "probe": {e.key: e.probe for e in ev},
+                       "label_of": {e.key: e.label for e in ev}}
+    return out
+
+
+def from_outcomes(per_seed: list[dict[str, dict]], seeds: list[int], settings: dict | None = None) -> "TrustReport":
+    """The trust report of several seeds' `outcomes` (a live run's or a science report's)."""
+    entries: dict[str, TrustEntry] = {}
+    verdicts: dict[str, list[str]] = {}
+    expected: dict[str, str] = {}
+    for seed in per_seed:
+        for cname, o in seed.items():
+            verdicts.setdefault(cname, []).append(o["label"])
+            expected[cname] = o["expected"]
+            for key, counted in o["counts"].items():
+                t = entries.setdefault(key, TrustEntry(key, o["probe"][key], o["label_of"][key], o["family"][key]))
+                if cname == "control: θ_o":
+                    t.original.append(o["towards"][key])
+                elif cname == "control: head-only":
+                    t.pseudo.append(counted)
+                else:
+                    t.retrains.append(not counted)
+    return TrustReport(list(seeds), entries, verdicts, expected, 0.0, dict(settings or {}))
 
 
 def trust(exp, n_seeds: int = 5, progress: Progress | None = None, **verdict_options) -> TrustReport:
@@ -120,16 +137,17 @@ def trust(exp, n_seeds: int = 5, progress: Progress | None = None, **verdict_opt
     start = time.perf_counter()
     s0 = int(exp.config.seed)
     seeds = [s0 + i for i in range(n_seeds)]
-    entries: dict[str, TrustEntry] = {}
-    verdict_labels: dict[str, list[str]] = {}
-    expected: dict[str, str] = {}
+    per_seed = []
     for i, s in enumerate(seeds):
         world = exp if s == s0 and "original" in exp.models else Experiment(
             replace(exp.config, seed=s), store=exp.store, device=exp.device, dataset=getattr(exp, "_dataset", None))
         world.reference_models(progress.scoped(f"seed {s}"))
         rep = verdicts(world, names=[], controls=True, progress=progress.scoped(f"seed {s}"), **verdict_options)
-        accumulate(rep, entries, verdict_labels, expected)
+        per_seed.append(outcomes(rep))
         progress("trust", i + 1, n_seeds)
-    return TrustReport(seeds, entries, verdict_labels, expected, time.perf_counter() - start,
-                       {"n_seeds": n_seeds, "pass": {"retrains_clean": PASS_CLEAN, "detect": PASS_DETECT},
-                        **{k: v for k, v in verdict_options.items() if isinstance(v, (int, float, str, bool))}})
+    out = from_outcomes(per_seed, seeds, {"n_seeds": n_seeds, "pass": {"retrains_clean": PASS_CLEAN,
+                                                                       "detect": PASS_DETECT},
+                                          **{k: v for k, v in verdict_options.items()
+                                             if isinstance(v, (int, float, str, bool))}})
+    out.seconds = time.perf_counter() - start
+    return out

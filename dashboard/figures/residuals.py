@@ -231,10 +231,18 @@ def layer_rows(layers: Any, layer: str, trust: Any = None) -> list[dict[str, Any
     return rows
 
 
-def evidence_rows(verdict_of_model: Any) -> list[dict[str, Any]]:
-    """One model's verdict evidence: each measure, its value, the retrain band and what it may conclude."""
+def evidence_rows(verdict_of_model: Any, trust: Any = None) -> list[dict[str, Any]]:
+    """One model's verdict evidence: each measure, its value, the retrain band, what it may conclude and, when a
+    trust report is given, the measure's five-seed control hit rates beside it."""
     v = _d(verdict_of_model)
-    return [{"measure": e["label"] + (f" @ {e['layer']}" if e.get("layer") else ""), "family": e["family"],
-             "value": _num(e["value"]), "band low": _num(e["low"]), "band high": _num(e["high"]), "side": e["side"],
-             "towards": e.get("toward") or "–", "counts": bool(e.get("counts") and e.get("decides")),
-             "status": e.get("status", "")} for e in v["evidence"]]
+    entries = (_d(trust).get("entries") or {}) if trust is not None else None
+    rows = []
+    for e in v["evidence"]:
+        row = {"measure": e["label"] + (f" @ {e['layer']}" if e.get("layer") else ""), "family": e["family"],
+               "value": _num(e["value"]), "band low": _num(e["low"]), "band high": _num(e["high"]),
+               "side": e["side"], "towards": e.get("toward") or "–",
+               "counts": bool(e.get("counts") and e.get("decides")), "status": e.get("status", "")}
+        if entries is not None:
+            row["five-seed controls"] = trust_text(entries.get(e["key"])) if e["family"] != "context" else "–"
+        rows.append(row)
+    return rows

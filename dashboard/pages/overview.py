@@ -47,7 +47,9 @@ if run is not None:
             judged = {**verdict.verdicts, **verdict.control_verdicts}
             for name, x in judged.items() if shown else ():
                 st.markdown(f"**{name}** — {x.badge}: {' '.join(x.reasons)}")
-                st.dataframe(evidence_rows(x), hide_index=True, width="stretch", key=f"ov.ev.{name}")
+                st.dataframe(evidence_rows(x, trust), hide_index=True, width="stretch", key=f"ov.ev.{name}")
+            if shown and trust is not None:
+                st.caption(f"Five-seed controls: {trust.settings.get('source', 'computed for this run')}.")
     st.subheader("From the outside")
     st.dataframe(figs.metrics_rows(r), hide_index=True, width="stretch", column_config={
         "forget acc": st.column_config.NumberColumn(format="percent"),
