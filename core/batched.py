@@ -53,6 +53,9 @@ def select(params: Params, i: int) -> Params:
 
 
 def _stateless(template: nn.Module):
+    # a private copy: functional_call swaps the module's parameters while it runs, so a template that other
+    # threads read (a live model, not a fresh one) would show them vmap's batched tensors
+    template = copy.deepcopy(template)
     buffers = dict(template.named_buffers())
 
     def f(p: Params, x: torch.Tensor) -> torch.Tensor:

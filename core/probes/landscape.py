@@ -18,6 +18,7 @@ are recorded in each result.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +45,9 @@ class Evaluator:
     """Mean loss and accuracy of many parameter points θ = centre + coords @ dirs on named sets."""
 
     def __init__(self, template: nn.Module, sets: Sets, chunk: int = 64):
-        self.template = template.eval()
+        # a private copy: functional_call swaps the module's parameters while it runs, and the model passed in
+        # (θ_o, usually) is read by other threads at the same time (the dashboard's job and its pages)
+        self.template = copy.deepcopy(template).eval()
         self.spec = Flat(template)
         self.names = list(sets)
         self.X = torch.cat([sets[n][0] for n in self.names])

@@ -14,6 +14,7 @@ returns a `LayerReport`: rows = layers, columns = models, one matrix per measure
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -158,7 +159,9 @@ class Attribution(Probe):
 
     def measure(self, ctx: ProbeContext, models: dict) -> Readings:
         fX, fy = ctx.data.forget
-        out = {n: attribution_mass(m, fX, fy, ctx.layers, self.hp["method"], self.hp["n_steps"])[0]
+        # captum hooks the layers it attributes: on a private copy, so other threads reading the model never run
+        # through those hooks
+        out = {n: attribution_mass(copy.deepcopy(m), fX, fy, ctx.layers, self.hp["method"], self.hp["n_steps"])[0]
                for n, m in models.items()}
         return self._readings(out, ctx.layers)
 
