@@ -46,12 +46,13 @@ PROTOCOLS = {
     "B": "run i starts from θ_o of seed i (N originals), so the runs also differ in the original they unlearn",
 }
 PROTOCOL_NOTE = (
-    "Under A every run starts from the same θ_o, so a method whose only randomness is the order in which it reads "
-    "the data (SSD: two importance passes and one multiplication) returns N (nearly) identical models. A point "
-    "mass against the retrains' spread is separated on every example (by a threshold, or by the scorer's rule "
-    "for a pool whose range is under 1% of the other's), so F is about 0 however close the point lies to the "
-    "retrains. Under B each run starts from another seed's θ_o and carries that seed spread, so the method is "
-    "compared distribution to distribution.")
+    "Under A every run starts from the same θ_o, so a method with little randomness of its own gives a narrow "
+    "pool: SSD's only randomness is the mini-batch order of its two importance passes, and a method with none "
+    "at all would give N identical models, a point mass that the scorer's rule for a pool whose range is under 1% "
+    "of the other's marks ε = cap on every example (F = 0), however close the point lies to the retrains. Under "
+    "B run i starts from θ_o of seed i, so every method carries the originals' seed spread and is compared "
+    "distribution to distribution. Each pool's median per-example range of confidences (`median_range`) shows "
+    "how narrow it is.")
 _CODE = Path(__file__).resolve().parents[1]  # core/: a stored pool or report computed by other code is never served
 
 
@@ -74,13 +75,19 @@ class Pool:
     def n(self) -> int:
         return len(self.conf)
 
+    @property
+    def median_range(self) -> float | None:
+        """Median over forget examples of the spread (max − min) of the pool's confidences: how narrow it is."""
+        return float(np.median(self.conf.max(0) - self.conf.min(0))) if self.n else None
+
     def head(self, k: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return self.conf[:k], {"retain": self.retain_acc[:k], "test": self.test_acc[:k]}
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "n": self.n, "seeds": list(self.seeds), "failed": list(self.failed),
                 "forget_acc": self.forget_acc.tolist(), "retain_acc": self.retain_acc.tolist(),
-                "test_acc": self.test_acc.tolist(), "mean_forget_acc": _mean(self.forget_acc),
+                "test_acc": self.test_acc.tolist(), "median_range": self.median_range,
+                "mean_forget_acc": _mean(self.forget_acc),
                 "mean_retain_acc": _mean(self.retain_acc), "mean_test_acc": _mean(self.test_acc),
                 "seconds": self.seconds, "cached": self.cached}
 
