@@ -349,8 +349,9 @@ def quality(exp, methods: Sequence[MethodConfig] | None = None, n: int = 32, pro
             per_method[m.key] = (m, pool)
         t = time.perf_counter()
         retrain = pools["retrain"]
-        ceiling, _ = _compare(pools["ceiling"], retrain, n, halves, s)
-        floor, _ = _compare(pools["originals"], retrain, n, halves, s)
+        ceiling, floor = _stored(exp, {"quality_anchors": specs, **_split_parts(exp), "halves": halves, "seed": s},
+                                 lambda: tuple(_compare(pools[k], retrain, n, halves, s)[0]
+                                               for k in ("ceiling", "originals")))  # shared by every report
         out = {}
         for i, (key, (m, pool)) in enumerate(per_method.items()):
             score, note = _compare(pool, retrain, n, halves, s)
