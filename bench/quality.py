@@ -62,20 +62,28 @@ def main(argv: tuple[str, ...] | list[str] = ()) -> None:
     cfg = load_config(PRESET)
     print(f"== quality: forgetting quality (NeurIPS 2023 competition score) on '{PRESET.name}', N = {n}, "
           "protocol A ==")
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, {load()}")
+    policy = os.environ.get("OMP_WAIT_POLICY", "unset")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, OMP_WAIT_POLICY "
+          f"{policy}, {load()}")
+    if os.getloadavg()[0] > (os.cpu_count() or 1) and policy.upper() != "PASSIVE" and torch.get_num_threads() > 1:
+        print("  note: the machine is oversubscribed and OpenMP threads spin while they wait (OMP_WAIT_POLICY "
+              "unset): each small parallel op then waits for a descheduled thread, often several times slower; "
+              "OMP_WAIT_POLICY=PASSIVE (or 1 thread) avoids it")
     warm_up()
     peaks = [matmul_peak()]
 
     # -- empty cache ----------------------------------------------------------------------------------
-    walls, reports, store_dir = [], [], None
+    walls, cpus, reports, store_dir = [], [], [], None
     for i in range(repeats):
         d = tempfile.mkdtemp(prefix="residue-quality-")
         before = load()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         rep = quality(Experiment(cfg, store=ModelStore(d), device="cpu"), n=n)
         walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
         reports.append(rep)
-        print(f"  empty cache, run {i + 1}: {walls[-1]:6.1f} s   ({before} before, {load()} after)")
+        print(f"  empty cache, run {i + 1}: {walls[-1]:6.1f} s wall, {cpus[-1]:6.1f} s CPU of this process   "
+              f"({before} before, {load()} after)")
         if store_dir is not None:
             shutil.rmtree(store_dir, ignore_errors=True)
         store_dir = d
@@ -85,7 +93,7 @@ def main(argv: tuple[str, ...] | list[str] = ()) -> None:
     train_s = sum(p.seconds for p in rep.pools.values())
     sec = rep.seconds
     print(f"  empty cache: best {min(walls):.1f} s, worst {max(walls):.1f} s of {repeats}   "
-          f"{verdict(min(walls), BUDGET_EMPTY)}")
+          f"{verdict(min(walls), BUDGET_EMPTY)}   (CPU {cpus[best]:.1f} s: {cpus[best] / 2:.1f} s of 2 whole cores)")
     print(f"    where the time goes (best run): scratch pools {sec['scratch pools']:.1f} s (of which batched "
           f"training {train_s:.1f} s, the rest stores and outputs), "
           + ", ".join(f"{k} {v:.1f} s" for k, v in sec.items() if k.startswith("runs"))
@@ -139,19 +147,20 @@ def main(argv: tuple[str, ...] | list[str] = ()) -> None:
         name for name in methods.names() if name not in preset and not methods.get(name).exact]
     for name in further + ["ssd (protocol B)"]:
         method, protocol = (("ssd", "B") if name.endswith("(protocol B)") else (name, "A"))
-        ts, last = [], None
+        ts, cs, last = [], [], None
         for _ in range(repeats):
             d = tempfile.mkdtemp(prefix="residue-quality-")
             shutil.copytree(store_dir, d, dirs_exist_ok=True)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             last = quality(Experiment(cfg, store=ModelStore(d), device="cpu"), [MethodConfig(method)], n=n,
                            protocol=protocol)
             ts.append(time.perf_counter() - t)
+            cs.append(time.process_time() - c)
             shutil.rmtree(d, ignore_errors=True)
         m = last.methods[method]
         print(f"  further method {name:<18} best {min(ts):5.2f} s, worst {max(ts):5.2f} s   "
-              f"{verdict(min(ts), BUDGET_FURTHER)}   (runs {last.seconds[f'runs: {method}']:.2f} s, scoring "
-              f"{last.seconds['scoring']:.2f} s; {load()})")
+              f"{verdict(min(ts), BUDGET_FURTHER)}   (CPU {cs[int(np.argmin(ts))]:.2f} s; runs "
+              f"{last.seconds[f'runs: {method}']:.2f} s, scoring {last.seconds['scoring']:.2f} s; {load()})")
         print("  " + row(name, m.score, m.pool).lstrip())
     shutil.rmtree(store_dir, ignore_errors=True)
 

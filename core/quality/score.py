@@ -28,12 +28,13 @@ raises for any length but one). Here such an example gets ε = 0 — no attack i
 apart — and is counted (`Score.rules["no_threshold"]`), never silent.
 
 Speed: the released scorer evaluates ~160 000 intervals × N models per example. The rates depend on a
-threshold only through the two *counts* of models on its positive side, so here each grid row is reduced to
-its breakpoints (where some model's confidence crosses the moving end): at most 2N + 1 distinct
-(count, count) states per row, found by sorting, and ε is looked up in a table over all (count, count) pairs
-built with the released arithmetic. The grid points themselves are numpy's and torch's own `linspace`
-values, so the states — and ε — are those of the grid search, bit for bit (tests/test_quality.py checks it
-against a direct port of the grid search).
+threshold only through the two *counts* of models on its positive side, so each grid row is reduced to its
+breakpoints (the grid index at which a model's confidence crosses the moving end; with both pools sorted
+once per example they come out sorted): at most 2N + 1 distinct (count, count) states per row, whose ε is
+looked up in a table over all (count, count) pairs built with the released arithmetic. The grid points are
+numpy's and torch's own `linspace` values, so the states — and ε — are those of the grid search, bit for bit
+(tests/test_quality.py checks it against a direct port of the grid search). Examples that a single threshold
+already separates (ε = ∞) or that the 1% rule decides skip the interval family, which could not change them.
 """
 from __future__ import annotations
 
@@ -236,12 +237,14 @@ def epsilons(unlearned: np.ndarray, retrained: np.ndarray, delta: float = DELTA,
     c_pos = np.arange(1, 2 * n + 1, dtype=np.int32) - c_neg
     c_in, c_out = np.where(swap, c_neg, c_pos), np.where(swap, c_pos, c_neg)
     flat = np.append(np.nan_to_num(epsilon_table(n, n, delta), nan=-np.inf, posinf=np.inf), -np.inf)
+    best = _single_best(vals, c_pos, c_neg, flat, n).astype(np.float32)
+    # the intervals can only raise ε where a single threshold has not already separated the pools (ε = ∞) and
+    # the 1% rule has not decided it: the costly family runs on those examples alone
+    todo = np.nonzero(~peaky & ~np.isposinf(best))[0]
     step = max(1, chunk // (2 * n * (int(2 * BUFFER * NUM_THRESHOLDS_PER_UNIT) + 2)))  # bounded memory
-    best = np.empty(len(pos), dtype=np.float32)
-    for i in range(0, len(pos), step):
-        s = slice(i, i + step)
-        best[s] = np.maximum(_single_best(vals[s], c_pos[s], c_neg[s], flat, n),
-                             _interval_best(vals[s], c_in[s], c_out[s], narrow[s], flat, n))
+    for i in range(0, len(todo), step):
+        s = todo[i:i + step]
+        best[s] = np.maximum(best[s], _interval_best(vals[s], c_in[s], c_out[s], narrow[s], flat, n))
     none = np.isneginf(best)  # every threshold discarded: the released code's assertion; here ε = 0, counted
     rule = np.where(peaky, 1, np.where(none, 3, np.where(np.isinf(best), 2, 0)))
     eps = np.where(peaky, EPSILON_CAP, np.where(none, 0.0, best))
