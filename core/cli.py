@@ -53,14 +53,14 @@ def _cmd_run(args) -> int:
     if getattr(args, "methods", None) is not None:
         cfg.methods = [MethodConfig(name.strip()) for name in args.methods.split(",") if name.strip()]
     report = None
-    if args.quality is not None:  # bad N or protocol: said before anything trains
-        from .quality.pools import check_halves, check_n, check_protocol
-
-        check_n(args.quality), check_protocol(args.protocol), check_halves(args.halves)
     out = Path(args.out)
     store = ModelStore(args.cache) if args.cache else ModelStore()
     bar = Bar(quiet=args.quiet)
     exp = Experiment(cfg, store=store, device=args.device)
+    if args.quality is not None:  # bad N, protocol or forget set: said before anything trains
+        from .quality.pools import check
+
+        check(exp, None, args.quality, args.protocol, args.halves)
     results = exp.run(bar)
     if args.quality is not None:
         from .quality import quality

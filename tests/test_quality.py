@@ -383,7 +383,7 @@ def test_failed_runs_are_excluded_and_counted(exp, monkeypatch):
     assert m.pool.n == 5 and m.pool.errors == 1 and len(m.pool.failed) == 3
     text = " | ".join(m.pool.failed)
     assert "out of memory" in text and "diverged" in text and "NaN/inf confidences" in text
-    assert m.score.n == 5 and "scored at N = 5" in m.note and r.ceiling.n == 8
+    assert m.score.n == 5 and "scored at N = 5: flaky kept 5 of 8 models" in m.note and r.ceiling.n == 8
     assert s + 1 not in m.pool.seeds and s + 2 not in m.pool.seeds and s + 3 not in m.pool.seeds
     # a pool with a run that raised is not stored: the next call retries that run
     calls = []
@@ -402,7 +402,8 @@ def test_too_few_successful_runs_is_said_not_scored(exp, monkeypatch):
     monkeypatch.setattr(exp, "unlearn", broken)
     r = quality(exp, n=4, methods=[MethodConfig("ssd", label="broken")], halves=0)
     m = r.methods["broken"]
-    assert m.score is None and "not scored: only 0 of 4 runs succeeded (4 failed)" in m.note
+    assert m.score is None and "not scored: broken kept 0 of 4 models" in m.note
+    assert m.pool.failed[0] == "seed 0: failed: RuntimeError: no"
     json.dumps(r.to_dict())
 
 
@@ -470,7 +471,11 @@ def test_cli_quality_writes_the_section(tmp_path):
     assert q["n"] == 4 and q["protocol"] == "A" and list(q["methods"]) == ["ssd"]
     assert q["ceiling"]["n"] == 4 and len(q["methods"]["ssd"]["score"]["epsilons"]) == len(data["forget_indices"])
     assert "forgetting quality: protocol A, N = 4" in p.stdout and "floor (θ_o's seeds)" in p.stdout
+    one = tmp_path / "one.toml"
+    one.write_text(cfg.read_text().replace("count = 12", "count = 1"))
     for bad, text in [(["--n", "3"], "N = 3 models per pool"), (["--protocol", "Z"], "Unknown protocol"),
-                      (["--n", "x"], "invalid int value")]:
-        p = _cli("quality", "--config", str(cfg), *bad, "--out", str(tmp_path / "o2"), "--quiet")
+                      (["--n", "x"], "invalid int value"), (["--config", str(one)], "at least 2 examples")]:
+        p = _cli("quality", "--config", str(cfg), *bad, "--out", str(tmp_path / "o2"), "--quiet",
+                 "--cache", str(tmp_path / "cache-bad"))
         assert p.returncode == 2 and text in p.stderr and p.stderr.strip().count("\n") == 0, p.stderr
+    assert not (tmp_path / "cache-bad").exists()  # refused before anything was trained

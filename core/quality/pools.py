@@ -173,6 +173,23 @@ def check_protocol(protocol: Any) -> str:
     return p
 
 
+def check(exp, methods: Sequence[MethodConfig] | None, n: Any, protocol: Any,
+          halves: Any) -> tuple[int, str, int, list[MethodConfig]]:
+    """Everything `quality` would refuse, refused before anything trains (the data is loaded and split)."""
+    n, protocol, halves = check_n(n), check_protocol(protocol), check_halves(halves)
+    forget = exp.prepare().forget
+    if len(forget) < 2:
+        raise ResidueError("Forgetting quality needs a forget set of at least 2 examples (F is a mean over the "
+                           f"forget set); this one has {len(forget)}.")
+    chosen = list(exp.config.methods if methods is None else methods)
+    for m in chosen:
+        get_method(m.name, **m.params)  # an unknown method or a bad hyperparameter
+    keys = [m.key for m in chosen]
+    if len(set(keys)) != len(keys):
+        raise ResidueError(f"Method names repeat ({', '.join(keys)}): give each a distinct label.")
+    return n, protocol, halves, chosen
+
+
 # -- pools -------------------------------------------------------------------------------------------------
 def summarise(label: str, models: Sequence[torch.nn.Module], seeds: Sequence[int], split,
               failed: Sequence[str] = (), seconds: float = 0.0, cached: int = 0) -> Pool:
@@ -278,7 +295,7 @@ def _method_pool(exp, m: MethodConfig, runs: list[tuple[int, int]], progress: Pr
             except Cancelled:
                 raise
             except Exception as e:  # noqa: BLE001 - a run that fails is excluded and counted, never scored
-                failed.append(f"seed {seed}: failed: {e}")
+                failed.append(f"seed {seed}: failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
                 errors += 1
             else:
                 if tr.status != "ok":
@@ -299,13 +316,13 @@ def _method_pool(exp, m: MethodConfig, runs: list[tuple[int, int]], progress: Pr
 def _compare(a: Pool, b: Pool, n: int, halves: int, seed: int) -> tuple[Score | None, str]:
     """`a` scored against the retrain pool `b`, at the largest N both pools reach."""
     k = min(a.n, b.n)
+    kept = f"{a.label} kept {a.n} of {n} models" + ("" if b.n == n else f", {b.label} {b.n} of {n}")
     if k < MIN_MODELS:
-        return None, (f"not scored: only {a.n} of {n} runs succeeded ({len(a.failed)} failed), and the score needs "
-                      f"at least {MIN_MODELS}.")
+        return None, f"not scored: {kept} (the others failed), and the score needs at least {MIN_MODELS}."
     u_conf, u_acc = a.head(k)
     r_conf, r_acc = b.head(k)
-    note = "" if k == n else (f"scored at N = {k}: {n - a.n} of {n} runs failed and are left out; not comparable "
-                              f"with the anchors at N = {n}.")
+    note = "" if k == n else (f"scored at N = {k}: {kept}, the failed ones left out; not comparable with the "
+                              f"anchors at N = {n}.")
     return forgetting_quality(u_conf, r_conf, u_acc, r_acc, halves, seed), note
 
 
@@ -316,17 +333,9 @@ def quality(exp, methods: Sequence[MethodConfig] | None = None, n: int = 32, pro
     Trains what the model store lacks — three scratch pools of N (batched) and N runs per method — and keeps
     the pools' outputs and the report in the store's result cache. `halves`: half-samples per error bar."""
     progress = as_progress(progress)
-    n, protocol, halves = check_n(n), check_protocol(protocol), check_halves(halves)
+    n, protocol, halves, chosen = check(exp, methods, n, protocol, halves)
     split = exp.prepare()
-    if len(split.forget) < 2:
-        raise ResidueError("Forgetting quality needs a forget set of at least 2 examples (F is a mean over the "
-                           f"forget set); this one has {len(split.forget)}.")
-    chosen = list(exp.config.methods if methods is None else methods)
-    for m in chosen:
-        get_method(m.name, **m.params)  # an unknown method or a bad hyperparameter fails before any training
     keys = [m.key for m in chosen]
-    if len(set(keys)) != len(keys):
-        raise ResidueError(f"Method names repeat ({', '.join(keys)}): give each a distinct label.")
     s = int(exp.config.seed)
     specs = {"retrain": [("retain", s + RETRAIN_OFFSET + i, s + RETRAIN_OFFSET + i) for i in range(n)],
              "ceiling": [("retain", s + CEILING_OFFSET + i, s + CEILING_OFFSET + i) for i in range(n)],
