@@ -9,11 +9,13 @@ Pools of N models each, all cached in the experiment's model store (shared by me
 
 * the retrain pool: N retrains on D_r, initialisation and data order seed + RETRAIN_OFFSET + i;
 * the ceiling: a second, independent pool of N retrains (seeds + CEILING_OFFSET + i) scored against the first
-  — the best F any method can reach at this N (it is well below 1 at small N: the ceiling grows with N);
+  — what exact unlearning scores at this N (well below 1 at small N: the ceiling grows with N);
 * the floor: θ_o's seeds — N originals on D_train, seeds seed + i (θ_o itself is i = 0) — against the retrains;
 * per method, N unlearning runs with run seeds seed + i (run 0 is the experiment's own θ_u), each cached like
   `Experiment.unlearn` with its seed in the key. Protocol A (as the competition ran it): every run starts from
-  the one θ_o. Protocol B: run i starts from θ_o of seed i (the floor's originals).
+  the one θ_o. Protocol B: run i starts from θ_o of seed i (the floor's originals). The exact method `retrain`
+  is trained batched like the scratch pools (θ_o's initialisation under A, seed i's under B; data order
+  seed + i), so it never shares a model with the retrain pool it is scored against.
 
 The seeds of the three scratch pools never meet (retrain pools sit a million seeds away), so each comparison
 sets independent models against each other; pools of any N share their first models through the cache.

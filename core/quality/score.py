@@ -119,7 +119,9 @@ def epsilon_table(n_pos: int, n_neg: int, delta: float = DELTA) -> np.ndarray:
         bound = np.clip(np.nanmax([np.log(1 - delta - fp_) - np.log(fn_), np.log(1 - delta - fn_) - np.log(fp_)],
                                   axis=0), 0, None)
     thr_eps = torch.where(torch.eq(thr_eps, torch.zeros_like(thr_eps)), torch.from_numpy(bound), thr_eps)
-    return thr_eps.numpy().reshape(n_pos + 1, n_neg + 1)
+    table = thr_eps.numpy().reshape(n_pos + 1, n_neg + 1)
+    table.setflags(write=False)  # shared by every caller (cached)
+    return table
 
 
 # -- grids and their breakpoints ---------------------------------------------------------------------
