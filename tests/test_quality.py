@@ -352,6 +352,18 @@ def test_protocol_b_starts_each_run_from_its_own_original(exp, report_a):
     assert b.to_dict()["protocol"] == "B"
 
 
+def test_exact_retrain_method_is_its_own_pool(exp, report_a):
+    """`retrain` as a method: batched retrains that share no model with the pool they are scored against."""
+    from core.config import MethodConfig
+    from core.quality import quality
+
+    r = quality(exp, n=N, methods=[MethodConfig("retrain")], halves=0)
+    m = r.methods["retrain"]
+    assert m.pool.n == N and m.pool.forget_acc.max() == 0
+    assert not any(np.array_equal(row, ref) for row in m.pool.conf for ref in r.pools["retrain"].conf)
+    assert m.score.f > report_a.floor.f  # indistinguishable from retrains on some examples, unlike θ_o's seeds
+
+
 def test_failed_runs_are_excluded_and_counted(exp, monkeypatch):
     """A run that raises, one that diverges and one with NaN confidences: left out, counted, never scored."""
     import copy
