@@ -2,6 +2,7 @@
 pools engine on the default preset (few epochs, small N), bad input and the CLI."""
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -125,13 +126,26 @@ def ref_epsilons(pos_confs, neg_confs, delta=REF_DELTA):
     return np.clip(epsilons, 0, REF_CAP)
 
 
+@contextlib.contextmanager
+def one_thread():
+    """The reference's large torch tensors on one thread: a shared machine's descheduled OpenMP threads would
+    otherwise slow it several-fold (its numbers do not depend on it: sums of 0/1 values are exact)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def ref_score(unlearned_confs, retrained_confs):
     """`compute_forget_score_from_confs`, returning (score, epsilons)."""
     _, forget_set_size = retrained_confs.shape
     retrain_is_positive = np.median(retrained_confs, axis=0) > np.median(unlearned_confs, axis=0)
     pos_confs = np.where(retrain_is_positive, retrained_confs, unlearned_confs)
     neg_confs = np.where(retrain_is_positive, unlearned_confs, retrained_confs)
-    eps = ref_epsilons(pos_confs, neg_confs)
+    with one_thread():
+        eps = ref_epsilons(pos_confs, neg_confs)
     max_epsilon = np.ceil(np.log(unlearned_confs.shape[0] - 1))
     start_idx, bucket_size, points_, bucket_points = 0, 0.5, 1, {}
     end_idx = start_idx + bucket_size
