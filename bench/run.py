@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SECTIONS = ["foundation", "methods", "attacks_mia", "attacks_leak", "probes", "parsing", "dashboard"]
+SECTIONS = ["foundation", "methods", "attacks_mia", "attacks_leak", "probes", "parsing", "quality", "dashboard"]
 
 
 def matmul_peak(n: int = 1024, reps: int = 30) -> float:

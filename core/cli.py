@@ -42,18 +42,31 @@ class Bar:
 
 
 def _cmd_run(args) -> int:
+    """`run`, and `quality` (a run whose results.json also holds the forgetting-quality section)."""
     from .cache import ModelStore
-    from .config import load_config
+    from .config import MethodConfig, load_config
     from .experiment import Experiment
 
     cfg = load_config(args.config)
     if args.seed is not None:
         cfg.seed = args.seed
+    if getattr(args, "methods", None) is not None:
+        cfg.methods = [MethodConfig(name.strip()) for name in args.methods.split(",") if name.strip()]
+    report = None
     out = Path(args.out)
     store = ModelStore(args.cache) if args.cache else ModelStore()
     bar = Bar(quiet=args.quiet)
     exp = Experiment(cfg, store=store, device=args.device)
+    if args.quality is not None:  # bad N, protocol or forget set: said before anything trains
+        from .quality.pools import check
+
+        check(exp, None, args.quality, args.protocol, args.halves)
     results = exp.run(bar)
+    if args.quality is not None:
+        from .quality import quality
+
+        report = quality(exp, n=args.quality, protocol=args.protocol, halves=args.halves, progress=bar)
+        results.sections["quality"] = report.to_dict()
     bar.done()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -63,8 +76,31 @@ def _cmd_run(args) -> int:
     print(_table(results))
     for w in results.warnings:
         print(f"\nwarning: {w}")
+    if report is not None:
+        print()
+        print(_quality_table(report))
     print(f"\nwrote {out / 'results.json'}")
     return 0
+
+
+def _quality_table(report) -> str:
+    e = len(report.forget_indices)
+    head = f"{'compared with the retrain pool':<32}{'F':>7}{'±':>7}{'final':>8}{'forget acc':>12}{'models':>8}"
+    rows = [f"forgetting quality: protocol {report.protocol}, N = {report.n} models per pool, {e} forget examples",
+            head, "-" * len(head)]
+    notes = []
+    for r in report.rows():
+        def num(v) -> str:
+            return "-" if v is None or v != v else f"{v:.3f}"
+
+        ok = report.n - r["failed"]
+        rows.append(f"{r['model']:<32}{num(r['F']):>7}{num(r['±']):>7}{num(r['final']):>8}{num(r['forget acc']):>12}"
+                    f"{f'{ok}/{report.n}':>8}")
+        if r["note"]:
+            notes.append(f"{r['model']}: {r['note']}")
+    for key, m in report.methods.items():
+        notes += [f"{key}: {line}" for line in m.pool.failed]
+    return "\n".join(rows + notes + report.notes)
 
 
 def _table(results) -> str:
@@ -108,8 +144,21 @@ def _cmd_show(args) -> int:
     return 0
 
 
+def _quality_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", default="A", help="A: N unlearning runs from one θ_o, differing in their seed "
+                   "(as the competition ran it; default); B: run i starts from θ_o of seed i")
+    p.add_argument("--halves", type=int, default=8, help="half-samples for the error bars (default 8; 0: none)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments get one line and exit status 2, like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see '{self.prog} --help').\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m core", description="Residue: run machine-unlearning experiments "
+    p = _Parser(prog="python -m core", description="Residue: run machine-unlearning experiments "
                                 "and measure what approximate unlearning leaves behind.")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run one experiment and write results.json")
@@ -119,7 +168,23 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cache", default=None, help="model cache folder (default: $RESIDUE_CACHE or ~/.cache/residue)")
     r.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--quality", type=int, default=None, metavar="N",
+                   help="also score forgetting quality (NeurIPS 2023 competition metric) with N models per pool")
+    _quality_options(r)
     r.set_defaults(fn=_cmd_run)
+    q = sub.add_parser("quality", help="run, then score each method's forgetting quality as the NeurIPS 2023 "
+                       "unlearning competition does (N unlearning runs vs N retrains, with ceiling and floor)")
+    q.add_argument("--config", required=True, help="experiment TOML (see assets/presets/forget_digit_7.toml)")
+    q.add_argument("--methods", default=None, help="comma-separated method names (default: the config's methods)")
+    q.add_argument("--n", dest="quality", type=int, default=32, metavar="N",
+                   help="models per pool (default 32; F is only comparable at equal N)")
+    q.add_argument("--out", default="out", help="folder for results.json (default: out)")
+    q.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    q.add_argument("--cache", default=None, help="model cache folder (default: $RESIDUE_CACHE or ~/.cache/residue)")
+    q.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    _quality_options(q)
+    q.set_defaults(fn=_cmd_run)
     ls = sub.add_parser("list", help="list datasets, models, unlearning methods (with hyperparameters), attacks")
     ls.set_defaults(fn=_cmd_list)
     sc = sub.add_parser("show-config", help="print a config (default, or --config FILE) as resolved TOML")

@@ -105,23 +105,33 @@ class Experiment:
         model, meta, hit = self.store.get_or_build(parts, lambda: self.fresh_model(init_seed), build)
         return Trained(model.to(self.device).eval(), float(meta["seconds"]), cached=hit)
 
-    def task(self) -> UnlearnTask:
+    def task(self, seed: int | None = None, init_seed: int | None = None) -> UnlearnTask:
+        """What a method may use; `seed` drives its randomness and `init_seed` is the initialisation its
+        `fresh_model` returns (both default to the config's seed: θ_o's)."""
         split = self.prepare()
         (fX, fy), (rX, ry) = split.tensors("forget"), split.tensors("retain")
         return UnlearnTask(fX, fy, rX, ry, split.dataset.n_classes, self.config.recipe,
-                           lambda: self.fresh_model(), seed=self.config.seed)
+                           lambda: self.fresh_model(init_seed), seed=self.config.seed if seed is None else int(seed))
 
-    def unlearn(self, method_name: str, params: dict, progress: Progress | None = None) -> Trained:
-        """θ_u for one method, cached under θ_o's key plus the method and its hyperparameters."""
+    def unlearn(self, method_name: str, params: dict, progress: Progress | None = None, seed: int | None = None,
+                original_seed: int | None = None) -> Trained:
+        """θ_u for one method, cached under θ_o's key plus the method, its hyperparameters and the run's seed.
+
+        `seed` (default: the config's) drives the method's randomness; `original_seed` picks the θ_o it starts
+        from (default: the experiment's own; another seed's θ_o is trained, or found in the cache)."""
         split = self.prepare()
         method = get_method(method_name, **params)
-        original = self.models[ORIGINAL]
-        parts = {**self._base_key(), "kind": "unlearned", "original_seed": self.config.seed,
-                 "forget": _idx_hash(split.forget), "method": method_name, "hp": method.hp,
-                 "seed": self.config.seed}
+        s = self.config.seed
+        run_seed, o_seed = s if seed is None else int(seed), s if original_seed is None else int(original_seed)
+        if o_seed == s and ORIGINAL in self.models:
+            original = self.models[ORIGINAL]
+        else:
+            original = self.train_model("train", o_seed, o_seed, progress, "train original").model
+        parts = {**self._base_key(), "kind": "unlearned", "original_seed": o_seed,
+                 "forget": _idx_hash(split.forget), "method": method_name, "hp": method.hp, "seed": run_seed}
 
         def build():
-            r = method.unlearn(original, self.task(), progress)
+            r = method.unlearn(original, self.task(run_seed, o_seed), progress)
             return r.model, {"seconds": r.seconds, "status": r.status, "message": r.message,
                              "history": r.history}
 

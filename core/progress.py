@@ -56,6 +56,11 @@ class Progress:
 
         return Progress(forward, self._cancel)
 
+    def silent(self) -> "Progress":
+        """Same cancel flag, no events: for inner loops (e.g. one of many repeated runs) whose steps would
+        flood a bar or a live curve."""
+        return Progress(None, self._cancel)
+
 
 def as_progress(progress: Progress | Callback | None) -> Progress:
     if isinstance(progress, Progress):
