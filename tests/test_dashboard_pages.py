@@ -728,7 +728,7 @@ def test_moons_preset_every_view_of_a_2d_sample_forgetting_run():
     at = app(autorun=False)
     at.session_state["run_key"] = run.key  # the full app, showing that run
     for page, least in (("neighbourhood", 3), ("embedding", 1), ("residuals", 3), ("landscape", 2),
-                        ("relearning", 0), ("overview", 4)):
+                        ("relearning", 0), ("overview", 4), ("attacks", 3)):
         at.switch_page(f"pages/{page}.py").run()
         no_exception(at)
         assert not errors(at), (page, errors(at))
@@ -737,3 +737,7 @@ def test_moons_preset_every_view_of_a_2d_sample_forgetting_run():
     assert any("Decision regions" in s.value for s in at.subheader)
     at.switch_page("pages/relearning.py").run()
     assert any("class-wise" in i.value for i in at.info)
+    at.switch_page("pages/attacks.py").run()  # listed as not applicable (a caption, never an error box)
+    assert [c.value for c in at.caption if "not applicable" in c.value and "`rea_class`" in c.value
+            and "class-wise forgetting" in c.value], [c.value for c in at.caption]
+    assert "rea_class" not in set(at.dataframe[0].value["attack"])
