@@ -741,3 +741,7 @@ def test_moons_preset_every_view_of_a_2d_sample_forgetting_run():
     assert [c.value for c in at.caption if "not applicable" in c.value and "`rea_class`" in c.value
             and "class-wise forgetting" in c.value], [c.value for c in at.caption]
     assert "rea_class" not in set(at.dataframe[0].value["attack"])
+    from dashboard.figures import report
+
+    ps, missing = report.panels(run)  # and the report keeps its Attacks section
+    assert not missing and any(p.section == "Attacks" for p in ps), missing
