@@ -109,6 +109,20 @@ def new_selection(key: str) -> dict | None:
     return sel
 
 
+def widget_default(key: str, options: list, default: Any) -> None:
+    """Give widget `key` its default through session state, the widget's one source of truth: never also as
+    `default=`/`value=`, which Streamlit warns about once session state holds a value too (as it does after it drops
+    a choice that a new run's options no longer hold). Until the user changes it the widget follows the default
+    (which grows as a run's results arrive, and changes with the run); a choice with nothing left in `options` goes
+    back to it. So the widget always shows what the page draws."""
+    ss = st.session_state
+    v, given = ss.get(key), ss.get(f"default.{key}")
+    fits = set(v) & set(options) if isinstance(v, list) else v in options
+    if (v == given or not fits) and v != default:
+        ss[key] = default
+    ss[f"default.{key}"] = default
+
+
 def param_widgets(params, prefix: str, n_cols: int = 3) -> dict:
     """Widgets for declared engine parameters (an attack's or a method's), in columns; name -> value."""
     from .form import param_widget

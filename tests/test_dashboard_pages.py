@@ -201,6 +201,18 @@ def test_attacks_roc_axes_toggle_between_linear_and_log(ran):
     ran.run()
 
 
+def test_roc_curve_choice_has_one_source_and_shows_what_is_drawn(ran):
+    """The curves box gets its default from session state only (no `default=` beside it: Streamlit warns when both
+    set a widget), and a choice this run cannot draw goes back to the default, so the box shows what is drawn."""
+    ran.switch_page("pages/attacks.py").run()
+    box = ran.multiselect(key="atk.labels")
+    assert box.value == ["lira_online", "rea_sample"] and not box.proto.default
+    ran.session_state["atk.labels"] = ["no_such_attack"]
+    ran.run()
+    no_exception(ran)
+    assert ran.multiselect(key="atk.labels").value == ["lira_online", "rea_sample"]
+
+
 def test_attack_choice_outlives_its_closed_settings_form(ran):
     """The settings form is drawn only while open; what was applied there stays applied after it closes."""
     ran.switch_page("pages/attacks.py").run()

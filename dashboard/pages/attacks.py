@@ -52,7 +52,8 @@ if run is not None:
         labels_all = list(dict.fromkeys(r.attack for r in results))
         default = views.default_roc_labels(labels_all)
         c1, c2 = st.columns([3, 1])
-        labels = c1.multiselect("Curves to draw", labels_all, default=default, key="atk.labels",
+        ui.widget_default("atk.labels", labels_all, default)
+        labels = c1.multiselect("Curves to draw", labels_all, key="atk.labels",
                                 help="Attack results shown in the ROC figure (each for every model).")
         axes = c2.segmented_control("ROC axes", ["linear", "log-log"], default="linear", key="atk.scale",
                                     help="Log-log axes show the low false-positive regime that decides privacy.")

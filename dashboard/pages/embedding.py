@@ -10,8 +10,8 @@ ui.header("Embedding", "The penultimate-layer features of forget, retain and tes
 run = ui.need_run()
 if run is not None:
     a, b = st.columns([3, 1])
+    ui.widget_default("emb.models", run.model_names, views.default_embedding_models(run))
     models = a.multiselect("Models, side by side", run.model_names, key="emb.models",
-                           default=views.default_embedding_models(run),
                            format_func=lambda n: {"original": "θ_o", "retrain": "θ_r"}.get(n, n))
     n_neighbors = b.select_slider("UMAP neighbours", [5, 10, 15, 30, 50], value=15, key="emb.k",
                                   help="Smaller: local structure; larger: the global layout.")

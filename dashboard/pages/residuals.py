@@ -22,7 +22,8 @@ if run is not None:
                          index=list(METRIC_LABELS).index(views.DEFAULT_METRIC),
                          help="Linear-probe accuracy and activation patching are functional measures; weight distance "
                               "and CKA only say where a model sits.")
-    columns = b.multiselect("Columns", run.model_names, default=run.model_names, key="res.columns",
+    ui.widget_default("res.columns", run.model_names, run.model_names)
+    columns = b.multiselect("Columns", run.model_names, key="res.columns",
                             format_func=lambda n: {"original": "θ_o", "retrain": "θ_r"}.get(n, n))
     model = c.selectbox("Method in detail", methods(run), key="res.model")
     if trust is not None and trust.for_heatmap(metric)["strength"] == "weak":
