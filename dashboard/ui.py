@@ -71,8 +71,9 @@ def show(panel: Panel, run: state.Run, select: bool = False) -> None:
     fig = panel.fig  # shared by every session (views.memoised): drawn and exported, never changed here
     if panel.title:
         st.subheader(panel.title)
-    if select:
-        st.plotly_chart(fig, key=f"fig.{panel.key}", config=PLOTLY_CONFIG, width="stretch", theme=None,
+    if select:  # a click selects a point; the toolbar keeps the lasso for a group
+        st.plotly_chart(fig, key=f"fig.{panel.key}", width="stretch", theme=None,
+                        config={**PLOTLY_CONFIG, "modeBarButtonsToRemove": ["select2d"]},
                         on_select="rerun", selection_mode=("points", "lasso"))
     else:
         st.plotly_chart(fig, key=f"fig.{panel.key}", config=PLOTLY_CONFIG, width="stretch", theme=None)

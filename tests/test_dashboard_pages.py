@@ -402,6 +402,22 @@ def test_one_followed_sample_across_views(ran):
     assert {r["model"] for r in preds.rows} == set(run.model_names)  # each model's prediction
 
 
+def test_a_click_in_the_embedding_lands_on_a_forget_sample():
+    """Streamlit turns a click in lasso mode into a bare event (no selection), and plotly gives a click to the
+    smallest marker under the cursor: the figure opens in zoom mode and only forget points take the hover."""
+    from dashboard.figures.embedding import embedding_figure, point_ids
+
+    emb = {"models": ["original", "retrain"], "part": ["forget", "retain", "test", "forget"], "label": [7, 1, 7, 7],
+           "sample_id": [10, 11, 12, 13], "coords": {m: [[0, 0], [0, 0.01], [0.01, 0], [1, 1]]
+                                                     for m in ("original", "retrain")}}
+    fig = embedding_figure(emb, selected=13)
+    assert fig.layout.dragmode not in ("lasso", "select") and "select" in fig.layout.clickmode
+    answers = {t.name.split(" #")[0] for t in fig.data if t.hoverinfo != "skip"}
+    assert answers == {"forget set D_f", "followed sample"}, answers
+    forget = next(i for i, t in enumerate(fig.data) if t.name == "forget set D_f")
+    assert point_ids(fig, {"points": [{"curve_number": forget, "point_index": 1}]}) == [13]
+
+
 def test_trust_aucs_behind_a_button_label_weak_measures(ran):
     ran.switch_page("pages/residuals.py").run()
     assert "How far each measure can be trusted" not in [s.value for s in ran.subheader]

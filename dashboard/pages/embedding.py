@@ -23,13 +23,16 @@ if run is not None:
     else:
         sel = ui.new_selection("embedding")
         if sel:
-            picked = point_ids(views.embedding(run, False, ui.getter(run), models or None, ui.followed_sample(run),
-                                                **settings)[0].fig, sel)
+            forget = set(run.results.forget_indices)  # a lasso also catches retain and test points: not followed
+            picked = [i for i in point_ids(views.embedding(run, False, ui.getter(run), models or None,
+                                                           ui.followed_sample(run), **settings)[0].fig, sel)
+                      if i in forget]
             if picked:
                 ui.follow(picked[0])
         sid = ui.followed_sample(run)
         for panel in views.embedding(run, ui.big(), ui.getter(run), models or None, sid, **settings):
             ui.show(panel, run, select=True)
         st.subheader("The followed sample")
-        st.caption("Click a point (or lasso a group: the first is followed) to follow that sample in every view.")
+        st.caption("Click a forget-set point (large, outlined) to follow that sample in every view, or take the lasso "
+                   "from the figure's toolbar and circle a group: its first forget sample is followed.")
         ui.sample_card(run, "embedding")
