@@ -571,6 +571,12 @@ def test_good_npz_upload_is_used_and_stays_in_the_session():
     no_exception(at)
     assert not errors(at), errors(at)
     assert not _run_disabled(at)
+    # the sidebar names the upload and claims no preset (neither the box nor the preset's caption)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Uploaded data in use: **pts.npz**" in captions and "Three epochs" not in captions, captions
+    assert at.selectbox(key="preset_pick").value is None
+    at.selectbox(key="preset_pick").set_value("forget_digit_7").run()  # a preset replaces the upload
+    assert at.session_state["f.dataset"] == "digits" and "Three epochs" in " ".join(c.value for c in at.caption)
     other = form_app()  # another session sees none of it
     assert "upload_ds" not in other.session_state
     assert other.session_state["f.dataset"] == "digits"
