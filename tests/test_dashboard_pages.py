@@ -166,7 +166,9 @@ def test_every_page_renders(ran, page):
     assert "computing in the background" not in infos, infos  # the run has finished every default analysis
     assert len(ran.get("plotly_chart")) >= EXPECT[page], (page, len(ran.get("plotly_chart")), infos)
     assert len(ran.dataframe) >= TABLES.get(page, 0), (page, len(ran.dataframe))
-    if page == "overview":
+    if page == "overview":  # θ_o has no ratio to retraining: a dash (its meaning in the column's help), not None
+        outside = next(d for d in ran.dataframe if "× retrain" in d.value.columns)
+        assert outside.value["× retrain"].isna()[0] and outside.proto.placeholder == "—"
         badges = " ".join(str(h.proto.body) for h in ran.get("html"))
         assert "residue-badge" in badges and any(v in badges for v in ("clean", "pseudo-converged",
                                                                         "under-unlearned"))
@@ -400,6 +402,27 @@ def test_one_followed_sample_across_views(ran):
     assert f"followed sample #{sid}" in fig.proto.spec  # starred in the embedding
     preds = state.cached_analysis(run, "sample_predictions", sample_id=sid)
     assert {r["model"] for r in preds.rows} == set(run.model_names)  # each model's prediction
+
+
+def test_the_time_chart_reads_as_times_and_keeps_every_label():
+    """Log axis ticks at 1-2-5 seconds with their unit (plotly's own show bare minor digits), labels past each bar's
+    end with room kept for them on the right (inside or clipped, plotly dropped some)."""
+    import math
+    import re
+    from types import SimpleNamespace as NS
+
+    from dashboard.figures.overview import time_bars
+
+    models = [NS(name=n, seconds=t, cached=False, ratio_to_retrain=r)
+              for n, t, r in (("original", 41.0, None), ("retrain", 38.0, 1.0), ("finetune", 0.9, 0.024),
+                              ("scrub", 3.1, 0.082))]
+    fig = time_bars(NS(models=models))
+    ax, bar = fig.layout.xaxis, fig.data[0]
+    assert all(re.fullmatch(r"(0\.0*[125]|[125]0*) s", t) for t in ax.ticktext), ax.ticktext
+    assert [float(t[:-2]) for t in ax.ticktext] == list(ax.tickvals) and 0.5 in ax.tickvals and 50 in ax.tickvals
+    assert bar.textposition == "outside" and bar.cliponaxis is False and len(bar.text) == 4
+    lo, hi = ax.range
+    assert (math.log10(41.0) - lo) / (hi - lo) <= 0.66  # a third of the width left for the longest bar's label
 
 
 def test_a_click_in_the_embedding_lands_on_a_forget_sample():

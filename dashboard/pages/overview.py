@@ -45,13 +45,15 @@ if run is not None:
                 st.markdown(f"**{name}** — {x.label}: {' '.join(x.reasons)}")
                 st.dataframe(evidence_rows(x), hide_index=True, width="stretch", key=f"ov.ev.{name}")
     st.subheader("From the outside")
-    st.dataframe(figs.metrics_rows(r), hide_index=True, width="stretch", column_config={
+    st.dataframe(figs.metrics_rows(r), hide_index=True, width="stretch", placeholder="—", column_config={
         "forget acc": st.column_config.NumberColumn(format="percent"),
         "retain acc": st.column_config.NumberColumn(format="percent"),
         "test acc": st.column_config.NumberColumn(format="percent"),
         "UA (1 − forget)": st.column_config.NumberColumn(format="percent"),
         "seconds": st.column_config.NumberColumn(format="%.2f"),
-        "× retrain": st.column_config.NumberColumn(format="%.3f"),
+        "× retrain": st.column_config.NumberColumn(format="%.3f", help=(
+            "Wall time as a share of retraining θ_r from scratch. — for θ_o: it is trained, not unlearned, so it has "
+            "no unlearning cost to compare.")),
         "KL to θ_r": st.column_config.NumberColumn(format="%.4f"),
         "JS to θ_r": st.column_config.NumberColumn(format="%.4f"),
     })
