@@ -58,7 +58,8 @@ def time_bars(results, big: bool = False) -> go.Figure:
               for m in rows],
         textposition="outside", cliponaxis=False,
         hovertemplate="<b>%{y}</b><br>%{x:.2f} s<extra></extra>"))
-    palette.style(fig, height=max(240, 60 + 44 * len(rows)), big=big)
+    # rows tall enough for every model's name: plotly skips the category labels that would overlap
+    palette.style(fig, height=max(240, 60 + (66 if big else 44) * len(rows)), big=big)
     fig.update_layout(xaxis=dict(title="wall time (log scale)", type="log", range=[lo, hi], tickvals=ticks,
                                  ticktext=[f"{t:g} s" for t in ticks]),
                       yaxis=dict(autorange="reversed"), showlegend=False)
