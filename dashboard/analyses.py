@@ -33,10 +33,6 @@ def methods(run: Run) -> list[str]:
     return [n for n in run.exp.models if n not in ("original", "retrain")]
 
 
-def class_forgetting(run: Run) -> bool:
-    return bool(run.results.forget_classes)
-
-
 def _summary(obj: Any) -> Any:
     return obj.to_dict() if hasattr(obj, "to_dict") else obj
 
@@ -231,9 +227,10 @@ class AttackSet:
     hp: dict
     results: list = field(default_factory=list)  # core.attacks.AttackResult, one or more per target
     skipped: dict = field(default_factory=dict)  # target -> why the attack does not apply to it
+    not_applicable: str | None = None  # why the attack does not apply to this run at all (then no results)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"attack": self.attack, "hp": self.hp, "skipped": self.skipped,
+        return {"attack": self.attack, "hp": self.hp, "skipped": self.skipped, "not_applicable": self.not_applicable,
                 "results": [{"attack": r.attack, "target": r.target, "roc": {k: v for k, v in r.roc().to_dict().items()
                                                                            if k not in ("fpr", "tpr")},
                              "extra": r.extra, "reading": r.reading} for r in self.results]}
@@ -246,14 +243,23 @@ def attack_title(name: str) -> str:
     return cls.title or name
 
 
+def not_applicable(run: Run, attack: str) -> str | None:
+    """Why an attack does not apply to this run ("needs class-wise forgetting"), or None when it does."""
+    from core.attacks import attacks
+
+    return attacks.get(attack).not_applicable(run.exp.prepare())
+
+
 def _attack_compute(attack: str):
     def compute(run, progress, **hp) -> AttackSet:
         from core.attacks import get_attack
         from core.errors import ResidueError
 
         atk = get_attack(attack, **hp)
+        out = AttackSet(attack, dict(atk.hp), not_applicable=not_applicable(run, attack))
+        if out.not_applicable is not None:  # no results, and no error: every view simply has none to show
+            return out
         ctx = analysis(run, "attack_context")
-        out = AttackSet(attack, dict(atk.hp))
         targets = run.model_names
         for i, target in enumerate(targets):
             progress(f"{attack} on {target}", i, len(targets))
@@ -280,7 +286,7 @@ def _register_attacks() -> None:
         analysis_def(f"attack:{name}", cls.title or name, ("core.attacks",), "core/attacks",
                      in_run_everything=name in RUN_EVERYTHING_ATTACKS,
                      defaults={p.name: p.default for p in cls.params},
-                     applies=class_forgetting if name == "rea_class" else None)(_attack_compute(name))
+                     applies=lambda run, name=name: not_applicable(run, name) is None)(_attack_compute(name))
 
 
 _register_attacks()

@@ -405,17 +405,34 @@ def init_session() -> None:
         st.session_state["preset_pick"] = slug
 
 
+def _own_data() -> str | None:
+    """The user's own data the form reads, named (an upload, or a file or folder in the data directory), or None.
+    Read from session state, so the sidebar can say it above the widgets that hold it."""
+    ss = st.session_state
+    name = ss.get("f.dataset")
+    up = ss.get(f"up.data.{name}") if name in UPLOADS else None
+    if up is not None:
+        return f"Uploaded data in use: **{up.name}**"
+    where = ss.get(f"f.dopt.{name}.path") if name in UPLOADS else ss.get("f.dopt.idx.folder") if name == "idx" else None
+    return f"Your data in use: **{where}** ({name}, from the data directory)" if where else None
+
+
 def render() -> Form:
     """Draw the form in the current container (the sidebar) and return what it describes."""
     init_session()
     _keep_values()
     form = Form()
     ps = presets()
-    st.selectbox("Preset", list(ps), key="preset_pick", format_func=lambda s: ps[s].title,
+    own = _own_data()
+    if own is not None:  # no preset describes an experiment on the user's own data: the box claims none
+        st.session_state["preset_pick"] = None
+    st.selectbox("Preset", list(ps), key="preset_pick", format_func=lambda s: ps[s].title, placeholder="Your own data",
                  on_change=_apply_preset, help="Ready-made experiments for the classroom; each loads every "
                                                "setting below.")
     pick = st.session_state.get("preset_pick")
-    if pick in ps and ps[pick].about:
+    if own is not None:
+        st.caption(f":material/upload_file: {own}. A preset replaces it, with every setting below.")
+    elif pick in ps and ps[pick].about:
         st.caption(ps[pick].about)
     errors: list[str] = []
 

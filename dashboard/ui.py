@@ -76,8 +76,9 @@ def show(panel: Panel, run: state.Run, select: bool = False) -> None:
     fig = panel.fig  # shared by every session (views.memoised): drawn and exported, never changed here
     if panel.title:
         st.subheader(panel.title)
-    if select:
-        st.plotly_chart(fig, key=f"fig.{panel.key}", config=PLOTLY_CONFIG, width="stretch", theme=None,
+    if select:  # a click selects a point; the toolbar keeps the lasso for a group
+        st.plotly_chart(fig, key=f"fig.{panel.key}", width="stretch", theme=None,
+                        config={**PLOTLY_CONFIG, "modeBarButtonsToRemove": ["select2d"]},
                         on_select="rerun", selection_mode=("points", "lasso"))
     else:
         st.plotly_chart(fig, key=f"fig.{panel.key}", config=PLOTLY_CONFIG, width="stretch", theme=None)
@@ -112,6 +113,20 @@ def new_selection(key: str) -> dict | None:
     if not fresh(f"fig.{key}", [(p.get("curve_number"), p.get("point_index")) for p in points]) or not points:
         return None
     return sel
+
+
+def widget_default(key: str, options: list, default: Any) -> None:
+    """Give widget `key` its default through session state, the widget's one source of truth: never also as
+    `default=`/`value=`, which Streamlit warns about once session state holds a value too (as it does after it drops
+    a choice that a new run's options no longer hold). Until the user changes it the widget follows the default
+    (which grows as a run's results arrive, and changes with the run); a choice with nothing left in `options` goes
+    back to it. So the widget always shows what the page draws."""
+    ss = st.session_state
+    v, given = ss.get(key), ss.get(f"default.{key}")
+    fits = set(v) & set(options) if isinstance(v, list) else v in options
+    if (v == given or not fits) and v != default:
+        ss[key] = default
+    ss[f"default.{key}"] = default
 
 
 def param_widgets(params, prefix: str, n_cols: int = 3) -> dict:

@@ -101,6 +101,17 @@ def test_leak_label_only_run_and_determinism(ctx):
     assert c[0].extra["seconds"].get("cached") is True and np.array_equal(c[0].scores, a[0].scores)
 
 
+def test_leak_needs_a_shadow_pool(ctx):
+    from core.attacks import attacks
+    from core.data import ForgetSpec, make_split
+
+    split = make_split(ctx.split.dataset, ForgetSpec(kind="class", classes=[7]), 0.2, 0.005, seed=0)
+    assert 0 < len(split.shadow) < 20 and attacks.get("leak").not_applicable(ctx.split) is None
+    assert "shadow pool of at least 20" in attacks.get("leak").not_applicable(split)
+    with pytest.raises(ResidueError, match="shadow pool of at least 20"):
+        get_attack("leak").run(AttackContext(**{**ctx.__dict__, "split": split}), "retrain")
+
+
 def test_leak_refuses_the_original(ctx):
     with pytest.raises(ResidueError, match="not 'original'"):
         get_attack("leak").run(ctx, "original")
@@ -144,10 +155,15 @@ def test_rea_is_deterministic(ctx):
 
 
 def test_rea_needs_class_wise_forgetting(ctx):
+    from core.attacks import attacks
     from core.data import ForgetSpec, make_split
 
     split = make_split(ctx.split.dataset, ForgetSpec(kind="random", count=20), seed=0)
     c2 = AttackContext(**{**ctx.__dict__, "split": split})
+    # said before running (pages list it as not applicable), and by `run` all the same
+    assert "class-wise forgetting" in attacks.get("rea_class").not_applicable(split)
+    assert attacks.get("rea_class").not_applicable(ctx.split) is None
+    assert [n for n in attacks.names() if attacks.get(n).not_applicable(split)] == ["rea_class"]
     with pytest.raises(ResidueError, match="class-wise forgetting"):
         get_attack("rea_class").run(c2, "finetune")
     with pytest.raises(ResidueError, match="both are 'retrain'"):

@@ -166,7 +166,9 @@ def test_every_page_renders(ran, page):
     assert "computing in the background" not in infos, infos  # the run has finished every default analysis
     assert len(ran.get("plotly_chart")) >= EXPECT[page], (page, len(ran.get("plotly_chart")), infos)
     assert len(ran.dataframe) >= TABLES.get(page, 0), (page, len(ran.dataframe))
-    if page == "overview":
+    if page == "overview":  # θ_o has no ratio to retraining: a dash (its meaning in the column's help), not None
+        outside = next(d for d in ran.dataframe if "× retrain" in d.value.columns)
+        assert outside.value["× retrain"].isna()[0] and outside.proto.placeholder == "—"
         badges = " ".join(str(h.proto.body) for h in ran.get("html"))
         assert "residue-badge" in badges and any(v in badges for v in ("clean", "pseudo-converged",
                                                                         "under-unlearned"))
@@ -199,6 +201,18 @@ def test_attacks_roc_axes_toggle_between_linear_and_log(ran):
     assert sum(log_axes()) == 1
     ran.session_state["atk.scale"] = "linear"
     ran.run()
+
+
+def test_roc_curve_choice_has_one_source_and_shows_what_is_drawn(ran):
+    """The curves box gets its default from session state only (no `default=` beside it: Streamlit warns when both
+    set a widget), and a choice this run cannot draw goes back to the default, so the box shows what is drawn."""
+    ran.switch_page("pages/attacks.py").run()
+    box = ran.multiselect(key="atk.labels")
+    assert box.value == ["lira_online", "rea_sample"] and not box.proto.default
+    ran.session_state["atk.labels"] = ["no_such_attack"]
+    ran.run()
+    no_exception(ran)
+    assert ran.multiselect(key="atk.labels").value == ["lira_online", "rea_sample"]
 
 
 def test_attack_choice_outlives_its_closed_settings_form(ran):
@@ -390,6 +404,43 @@ def test_one_followed_sample_across_views(ran):
     assert {r["model"] for r in preds.rows} == set(run.model_names)  # each model's prediction
 
 
+def test_the_time_chart_reads_as_times_and_keeps_every_label():
+    """Log axis ticks at 1-2-5 seconds with their unit (plotly's own show bare minor digits), labels past each bar's
+    end with room kept for them on the right (inside or clipped, plotly dropped some)."""
+    import math
+    import re
+    from types import SimpleNamespace as NS
+
+    from dashboard.figures.overview import time_bars
+
+    models = [NS(name=n, seconds=t, cached=False, ratio_to_retrain=r)
+              for n, t, r in (("original", 41.0, None), ("retrain", 38.0, 1.0), ("finetune", 0.9, 0.024),
+                              ("scrub", 3.1, 0.082))]
+    fig = time_bars(NS(models=models))
+    ax, bar = fig.layout.xaxis, fig.data[0]
+    assert all(re.fullmatch(r"(0\.0*[125]|[125]0*) s", t) for t in ax.ticktext), ax.ticktext
+    assert [float(t[:-2]) for t in ax.ticktext] == list(ax.tickvals) and 0.5 in ax.tickvals and 50 in ax.tickvals
+    assert bar.textposition == "outside" and bar.cliponaxis is False and len(bar.text) == 4
+    lo, hi = ax.range
+    assert (math.log10(41.0) - lo) / (hi - lo) <= 0.66  # a third of the width left for the longest bar's label
+
+
+def test_a_click_in_the_embedding_lands_on_a_forget_sample():
+    """Streamlit turns a click in lasso mode into a bare event (no selection), and plotly gives a click to the
+    smallest marker under the cursor: the figure opens in zoom mode and only forget points take the hover."""
+    from dashboard.figures.embedding import embedding_figure, point_ids
+
+    emb = {"models": ["original", "retrain"], "part": ["forget", "retain", "test", "forget"], "label": [7, 1, 7, 7],
+           "sample_id": [10, 11, 12, 13], "coords": {m: [[0, 0], [0, 0.01], [0.01, 0], [1, 1]]
+                                                     for m in ("original", "retrain")}}
+    fig = embedding_figure(emb, selected=13)
+    assert fig.layout.dragmode not in ("lasso", "select") and "select" in fig.layout.clickmode
+    answers = {t.name.split(" #")[0] for t in fig.data if t.hoverinfo != "skip"}
+    assert answers == {"forget set D_f", "followed sample"}, answers
+    forget = next(i for i, t in enumerate(fig.data) if t.name == "forget set D_f")
+    assert point_ids(fig, {"points": [{"curve_number": forget, "point_index": 1}]}) == [13]
+
+
 def test_five_seed_controls_behind_a_button_and_a_failed_measure_is_named(ran):
     from dashboard import state
 
@@ -571,6 +622,12 @@ def test_good_npz_upload_is_used_and_stays_in_the_session():
     no_exception(at)
     assert not errors(at), errors(at)
     assert not _run_disabled(at)
+    # the sidebar names the upload and claims no preset (neither the box nor the preset's caption)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Uploaded data in use: **pts.npz**" in captions and "Three epochs" not in captions, captions
+    assert at.selectbox(key="preset_pick").value is None
+    at.selectbox(key="preset_pick").set_value("forget_digit_7").run()  # a preset replaces the upload
+    assert at.session_state["f.dataset"] == "digits" and "Three epochs" in " ".join(c.value for c in at.caption)
     other = form_app()  # another session sees none of it
     assert "upload_ds" not in other.session_state
     assert other.session_state["f.dataset"] == "digits"
@@ -765,7 +822,7 @@ def test_moons_preset_every_view_of_a_2d_sample_forgetting_run():
     at = app(autorun=False)
     at.session_state["run_key"] = run.key  # the full app, showing that run
     for page, least in (("neighbourhood", 3), ("embedding", 1), ("residuals", 3), ("landscape", 2),
-                        ("relearning", 0), ("overview", 4)):
+                        ("relearning", 0), ("overview", 4), ("attacks", 3)):
         at.switch_page(f"pages/{page}.py").run()
         no_exception(at)
         assert not errors(at), (page, errors(at))
@@ -774,3 +831,11 @@ def test_moons_preset_every_view_of_a_2d_sample_forgetting_run():
     assert any("Decision regions" in s.value for s in at.subheader)
     at.switch_page("pages/relearning.py").run()
     assert any("class-wise" in i.value for i in at.info)
+    at.switch_page("pages/attacks.py").run()  # listed as not applicable (a caption, never an error box)
+    assert [c.value for c in at.caption if "not applicable" in c.value and "`rea_class`" in c.value
+            and "class-wise forgetting" in c.value], [c.value for c in at.caption]
+    assert "rea_class" not in set(at.dataframe[0].value["attack"])
+    from dashboard.figures import report
+
+    ps, missing = report.panels(run)  # and the report keeps its Attacks section
+    assert not missing and any(p.section == "Attacks" for p in ps), missing

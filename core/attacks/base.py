@@ -90,6 +90,13 @@ class Attack:
     def __init__(self, **hyper: Any):
         self.hp = check_params(self.name, self.params, hyper)
 
+    @classmethod
+    def not_applicable(cls, split: Any) -> str | None:
+        """Why this attack cannot run on an experiment with this split, in a few words ("needs class-wise
+        forgetting"), or None when it can. A property of the run, not a failure: pages list such an attack as
+        not applicable instead of running it into an error."""
+        return None
+
     def run(self, ctx: AttackContext, target: str, progress: Progress | None = None) -> list[AttackResult]:
         raise NotImplementedError
 

@@ -42,6 +42,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,6 +63,7 @@ from .roc import summarize
 FEATURES = ("direct_diff", "sorted_diff", "direct_concat", "sorted_concat", "l2_distance", "basic_mia")
 CLASSIFIERS = ("random_forest", "logistic_regression", "mlp")
 DELETIONS = ("single", "group", "class")
+MIN_POOL = 20  # shadow-pool samples the shadow training sets and deletions are drawn from, at least
 
 
 # -- posteriors and features --------------------------------------------------------------------------
@@ -201,9 +203,8 @@ def _shadow_posteriors(ctx: AttackContext, method: tuple[str, dict], *, n_shadow
     progress = as_progress(progress)
     split = ctx.split
     pool = np.asarray(split.shadow)
-    if len(pool) < 20:
-        raise ResidueError(f"The unlearning leak needs a shadow pool of at least 20 samples; this split has "
-                           f"{len(pool)}. Raise the shadow fraction of the data split.")
+    if (why := UnlearningLeak.not_applicable(split)) is not None:
+        raise ResidueError(f"The unlearning leak {why}.")
     Xs, ys = split.tensors(pool)
     y_np = ys.cpu().numpy()
     rng = np.random.default_rng([int(ctx.seed), int(seed), 1017])
@@ -328,6 +329,12 @@ class UnlearningLeak(Attack):
         Param("label_only", False, help="mitigation: publish only the predicted label"),
         Param("seed", 0, 0, 2**31 - 1, "attack seed (shadow sets, deletions, classifier)"),
     )
+
+    @classmethod
+    def not_applicable(cls, split: Any) -> str | None:
+        n = len(split.shadow)
+        return None if n >= MIN_POOL else (f"needs a shadow pool of at least {MIN_POOL} samples; this split has {n} "
+                                           "(raise the shadow fraction of the data split)")
 
     def run(self, ctx: AttackContext, target: str, progress: Progress | None = None) -> list[AttackResult]:
         hp = self.hp

@@ -26,6 +26,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -280,13 +281,17 @@ class ReminiscenceClass(Attack):
         Param("reference", "retrain", help="the never-trained reference model (its name in the experiment)"),
     )
 
+    @classmethod
+    def not_applicable(cls, split: Any) -> str | None:
+        return None if split.forget_classes else ("needs class-wise forgetting (a whole class in the forget set); "
+                                                  "this run forgets individual samples: the sample-wise reminiscence "
+                                                  "attack applies instead")
+
     def run(self, ctx: AttackContext, target: str, progress: Progress | None = None) -> list[AttackResult]:
         hp = self.hp
         classes = list(ctx.split.forget_classes)
-        if not classes:
-            raise ResidueError("The class-wise reminiscence attack needs class-wise forgetting (a whole class in the "
-                               "forget set); this experiment forgets individual samples. Use the sample-wise "
-                               "reminiscence attack instead.")
+        if (why := self.not_applicable(ctx.split)) is not None:
+            raise ResidueError(f"The class-wise reminiscence attack {why}.")
         ref = str(hp["reference"])
         for name in (target, ref):
             if name not in ctx.models:

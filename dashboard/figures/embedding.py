@@ -39,8 +39,11 @@ def embedding_figure(emb: Any, models: list[str] | None = None, selected: int | 
                 marker=dict(size=size, color=[palette.class_colour(labels[i]) for i in idx], opacity=opacity,
                             symbol="circle" if part != "test" else "diamond",
                             line=dict(color="#222", width=outline)),
+                # only forget samples (the ones a click follows) take the hover, hence the click: plotly gives it to
+                # the smallest marker under the cursor, so a test point beneath a forget point would take it
+                hoverinfo=None if part == "forget" else "skip",
                 hovertemplate=(f"<b>{_PART[part]}</b> · sample #%{{customdata[0]}}<br>class %{{customdata[1]}}"
-                               f"<extra>{palette.label(m)}</extra>")), row=1, col=j)
+                               f"<extra>{palette.label(m)}</extra>") if part == "forget" else None), row=1, col=j)
         if selected is not None and selected in ids:
             i = ids.index(selected)
             fig.add_trace(go.Scatter(
@@ -52,7 +55,9 @@ def embedding_figure(emb: Any, models: list[str] | None = None, selected: int | 
     palette.style(fig, height=520 if big else 460, big=big)
     fig.update_xaxes(showticklabels=False, title_text=None)
     fig.update_yaxes(showticklabels=False)
-    fig.update_layout(dragmode="lasso", clickmode="event+select", margin=dict(t=40, b=60),
+    # a click selects the point only outside lasso/box mode (Streamlit makes a lasso-mode click a bare event, which
+    # selects nothing): zoom by default, the lasso one toolbar button away
+    fig.update_layout(dragmode="zoom", clickmode="event+select", margin=dict(t=40, b=60),
                       legend=dict(y=-0.02, yanchor="top"))
     return fig
 

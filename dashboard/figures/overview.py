@@ -33,20 +33,36 @@ def accuracy_bars(results, big: bool = False) -> go.Figure:
     return fig
 
 
+def time_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values in seconds between 10**lo and 10**hi: 1-2-5 in each decade (only the powers of ten past four
+    decades), so a log axis reads as times instead of plotly's bare minor-tick digits."""
+    steps = (1, 2, 5) if hi - lo <= 4 else (1,)
+    return [m * 10.0 ** k for k in range(math.floor(lo), math.ceil(hi) + 1) for m in steps
+            if lo <= math.log10(m * 10.0 ** k) <= hi]
+
+
 def time_bars(results, big: bool = False) -> go.Figure:
     """Wall time of each model, with its ratio to retraining from scratch."""
     rows = [m for m in results.models]
+    secs = [max(m.seconds, 1e-3) for m in rows]
+    # bars start at the left end of a log axis: half a decade below the shortest leaves it a visible length; the
+    # right third stays free for the labels, drawn past each bar's end where no bar can hide or crop them
+    lo, top = math.log10(min(secs)) - 0.5, math.log10(max(secs))
+    hi = lo + (top - lo) / 0.65
+    ticks = time_ticks(lo, top + 0.35)  # none far out over the labels
     fig = go.Figure(go.Bar(
-        y=[palette.label(m.name) for m in rows], x=[max(m.seconds, 1e-3) for m in rows], orientation="h",
+        y=[palette.label(m.name) for m in rows], x=secs, orientation="h",
         marker_color=[palette.colour(m.name) for m in rows],
         text=[("from cache · " if m.cached else "") + (f"{m.ratio_to_retrain:.2f}× retrain"
                                                       if _finite(m.ratio_to_retrain) else f"{m.seconds:.2f} s")
               for m in rows],
-        textposition="auto",
+        textposition="outside", cliponaxis=False,
         hovertemplate="<b>%{y}</b><br>%{x:.2f} s<extra></extra>"))
-    palette.style(fig, height=max(240, 60 + 44 * len(rows)), big=big)
-    fig.update_layout(xaxis=dict(title="seconds (log scale)", type="log"), yaxis=dict(autorange="reversed"),
-                      showlegend=False)
+    # rows tall enough for every model's name: plotly skips the category labels that would overlap
+    palette.style(fig, height=max(240, 60 + (66 if big else 44) * len(rows)), big=big)
+    fig.update_layout(xaxis=dict(title="wall time (log scale)", type="log", range=[lo, hi], tickvals=ticks,
+                                 ticktext=[f"{t:g} s" for t in ticks]),
+                      yaxis=dict(autorange="reversed"), showlegend=False)
     return fig
 
 

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import state, ui, views
-from dashboard.analyses import RUN_EVERYTHING_ATTACKS, attack_title
+from dashboard.analyses import RUN_EVERYTHING_ATTACKS, attack_title, not_applicable
 
 ui.header("Attacks",
           "What an attacker can tell: membership-inference and unlearning attacks as ROC curves (linear and "
@@ -42,13 +42,18 @@ if run is not None:
     def get(name, **settings):
         return ui.analysis(run, name, **settings)
 
-    chosen = applied["chosen"]
+    # an attack this run cannot support (class-wise ReA on sample-wise forgetting) is a fact, not a failure
+    inapplicable = {n: why for n in applied["chosen"] if (why := not_applicable(run, n)) is not None}
+    for name, why in inapplicable.items():
+        st.caption(f":material/block: **{attack_title(name)}** (`{name}`) — not applicable: {why}.")
+    chosen = [n for n in applied["chosen"] if n not in inapplicable]
     results = views.attack_results(run, get, chosen, {n: applied["hp"].get(n, {}) for n in chosen})
     if results:
         labels_all = list(dict.fromkeys(r.attack for r in results))
         default = views.default_roc_labels(labels_all)
         c1, c2 = st.columns([3, 1])
-        labels = c1.multiselect("Curves to draw", labels_all, default=default, key="atk.labels",
+        ui.widget_default("atk.labels", labels_all, default)
+        labels = c1.multiselect("Curves to draw", labels_all, key="atk.labels",
                                 help="Attack results shown in the ROC figure (each for every model).")
         axes = c2.segmented_control("ROC axes", ["linear", "log-log"], default="linear", key="atk.scale",
                                     help="Log-log axes show the low false-positive regime that decides privacy.")
@@ -74,6 +79,6 @@ if run is not None:
         for panel in views.score_histogram(run, ui.big(), results, which, model):
             ui.show(panel, run)
     elif not any(state.pending(run, f"attack:{n}") for n in chosen):
-        st.info("Choose at least one attack above.")
+        st.info(f"Choose at least one attack {'that applies to this run ' if inapplicable else ''}above.")
     st.subheader("One sample, every attack")
     ui.sample_card(run, "attacks")

@@ -10,8 +10,8 @@ ui.header("Embedding", "The penultimate-layer features of forget, retain and tes
 run = ui.need_run()
 if run is not None:
     a, b = st.columns([3, 1])
+    ui.widget_default("emb.models", run.model_names, views.default_embedding_models(run))
     models = a.multiselect("Models, side by side", run.model_names, key="emb.models",
-                           default=views.default_embedding_models(run),
                            format_func=lambda n: {"original": "θ_o", "retrain": "θ_r"}.get(n, n))
     n_neighbors = b.select_slider("UMAP neighbours", [5, 10, 15, 30, 50], value=15, key="emb.k",
                                   help="Smaller: local structure; larger: the global layout.")
@@ -23,13 +23,16 @@ if run is not None:
     else:
         sel = ui.new_selection("embedding")
         if sel:
-            picked = point_ids(views.embedding(run, False, ui.getter(run), models or None, ui.followed_sample(run),
-                                                **settings)[0].fig, sel)
+            forget = set(run.results.forget_indices)  # a lasso also catches retain and test points: not followed
+            picked = [i for i in point_ids(views.embedding(run, False, ui.getter(run), models or None,
+                                                           ui.followed_sample(run), **settings)[0].fig, sel)
+                      if i in forget]
             if picked:
                 ui.follow(picked[0])
         sid = ui.followed_sample(run)
         for panel in views.embedding(run, ui.big(), ui.getter(run), models or None, sid, **settings):
             ui.show(panel, run, select=True)
         st.subheader("The followed sample")
-        st.caption("Click a point (or lasso a group: the first is followed) to follow that sample in every view.")
+        st.caption("Click a forget-set point (large, outlined) to follow that sample in every view, or take the lasso "
+                   "from the figure's toolbar and circle a group: its first forget sample is followed.")
         ui.sample_card(run, "embedding")

@@ -17,8 +17,8 @@ if run is not None and methods(run):
     out = get("neighbourhood")
     if out is not None:
         sweep = out.by_model[model].sweep(norm)
+        ui.widget_default(f"nb.radius.{norm}", views.radii_shown(sweep), views.default_radius(sweep))
         radius = st.select_slider("Radius τ for the sample view and the table", views.radii_shown(sweep),
-                                  value=views.default_radius(sweep),
                                   key=f"nb.radius.{norm}", format_func=lambda r: f"{r:.3g}")
         panels = views.neighbourhood(run, ui.big(), get, model, norm, ui.followed_sample(run), radius)
         for panel in panels[:2]:

@@ -38,8 +38,8 @@ if run is not None:
                    "when residuals are beyond it too). Weight distance, CKA and attribution never decide (they only "
                    "say where a model sits).")
         keys = list(verdict.bands)
+        ui.widget_default("ov.measure", keys, views.default_yardstick(verdict))  # options change with the run
         key = st.selectbox("Yardstick of one measure", keys, key="ov.measure",
-                           index=keys.index(views.default_yardstick(verdict)) if keys else 0,
                            format_func=lambda k: measure_label(verdict.measures, k))
         for panel in views.verdict(run, ui.big(), ui.getter(run), [key], with_trust=with_trust):
             ui.show(panel, run)
@@ -51,13 +51,15 @@ if run is not None:
             if shown and trust is not None:
                 st.caption(f"Five-seed controls: {trust.settings.get('source', 'computed for this run')}.")
     st.subheader("From the outside")
-    st.dataframe(figs.metrics_rows(r), hide_index=True, width="stretch", column_config={
+    st.dataframe(figs.metrics_rows(r), hide_index=True, width="stretch", placeholder="—", column_config={
         "forget acc": st.column_config.NumberColumn(format="percent"),
         "retain acc": st.column_config.NumberColumn(format="percent"),
         "test acc": st.column_config.NumberColumn(format="percent"),
         "UA (1 − forget)": st.column_config.NumberColumn(format="percent"),
         "seconds": st.column_config.NumberColumn(format="%.2f"),
-        "× retrain": st.column_config.NumberColumn(format="%.3f"),
+        "× retrain": st.column_config.NumberColumn(format="%.3f", help=(
+            "Wall time as a share of retraining θ_r from scratch. — for θ_o: it is trained, not unlearned, so it has "
+            "no unlearning cost to compare.")),
         "KL to θ_r": st.column_config.NumberColumn(format="%.4f"),
         "JS to θ_r": st.column_config.NumberColumn(format="%.4f"),
     })

@@ -14,11 +14,13 @@ if run is not None:
     if rep is not None:
         metrics = views.heatmap_metrics(rep)
         a, b, c = st.columns([2, 2, 1])
-        metric = a.selectbox("Measure", metrics, key="res.metric", index=metrics.index(views.default_metric(run)),
+        ui.widget_default("res.metric", metrics, views.default_metric(run))  # class-wise and sample-wise differ
+        metric = a.selectbox("Measure", metrics, key="res.metric",
                              format_func=lambda m: f"{rep.measures[m]['label']} ({rep.measures[m]['family']})",
                              help="Functional measures (decodability, patching) may decide a verdict; context "
                                   "measures (weight distance, CKA, attribution) only say where a model sits.")
-        columns = b.multiselect("Columns", run.model_names, default=run.model_names, key="res.columns",
+        ui.widget_default("res.columns", run.model_names, run.model_names)
+        columns = b.multiselect("Columns", run.model_names, key="res.columns",
                                 format_func=lambda n: {"original": "θ_o", "retrain": "θ_r"}.get(n, n))
         model = c.selectbox("Method in detail", methods(run), key="res.model")
         failed = [k for k, e in (trust.entries.items() if trust is not None else ()) if k.startswith(f"{metric}@")

@@ -126,6 +126,72 @@ def selected(page, label: str) -> str:
     return sidebar(page).get_by_role("combobox", name=label).first.input_value()
 
 
+def log_is_clean(server) -> None:
+    """Streamlit had nothing to warn about (a widget fed both a default and session state, a deprecation...)."""
+    log = server.log.read_text()
+    assert not re.search(r"warning|deprecat|traceback|error", log, re.IGNORECASE), log[-3000:]
+
+
+def followed(page) -> str:
+    """The followed sample as the page's picker shows it ("#123")."""
+    box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(has_text="Followed sample")
+    return box.locator("input").first.input_value()
+
+
+def time_chart_reads_as_times(page) -> None:
+    """The Overview's time chart: its log axis ticks are 1-2-5 times with their unit (not plotly's bare minor
+    digits), and every bar carries its label, inside the figure."""
+    chart = page.locator(".js-plotly-plot").filter(has_text="wall time (log scale)").first
+    ticks = chart.locator(".xtick text").all_text_contents()
+    assert len(ticks) >= 2 and all(re.fullmatch(r"(0\.0*[125]|[125]0*) s", t) for t in ticks), ticks
+    svg = chart.locator(".main-svg").first.bounding_box()
+    bars, labels = chart.locator(".bars .point"), chart.locator(".bartext")
+    assert bars.count() >= 4 and labels.count() == bars.count(), (bars.count(), labels.all_text_contents())
+    names = chart.locator(".ytick text").all_text_contents()
+    assert len(names) == bars.count() and "retrained θ_r" in names, names  # no model's name skipped
+    for i in range(labels.count()):
+        box = labels.nth(i).bounding_box()
+        assert box and box["width"] > 0 and box["x"] + box["width"] <= svg["x"] + svg["width"], \
+            (labels.nth(i).text_content(), box, svg)
+
+
+def roc_curves(page):
+    return page.locator('[data-testid="stMultiSelect"]').filter(has_text="Curves to draw").first
+
+
+def roc_chips(page) -> list[str]:
+    return roc_curves(page).locator(".react-aria-ComboBox [data-tag]").evaluate_all(
+        "tags => tags.map(t => t.getAttribute('aria-label'))")
+
+
+def draw_roc_curve(page, name: str) -> None:
+    roc_curves(page).locator("input").click()
+    page.get_by_role("option", name=name, exact=True).first.click()
+    page.keyboard.press("Escape")
+    idle(page)
+
+
+def click_a_forget_point(page) -> str:
+    """Click a forget-set point of the first embedding panel, other than the followed one; its "#id" (the sample
+    under the cursor, as plotly's hover names it: in a dense cluster that may be a neighbour of the point aimed at)."""
+    plot = page.locator(".js-plotly-plot").first
+    trace = plot.evaluate("""p => [...p.querySelectorAll('.scatterlayer .trace')]
+                                     .findIndex(t => t.__data__[0].trace.name === 'forget set D_f')""")
+    points = plot.locator(".scatterlayer .trace").nth(trace).locator(".points path")
+    for j in range(points.count()):
+        box = points.nth(j).bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.wait_for_timeout(100)
+        name, sid = plot.evaluate("""p => { const h = (p._hoverdata || [])[0];
+                                           return h ? [h.data.name, h.customdata[0]] : [null, null]; }""")
+        if name is not None and f"#{sid}" != followed(page):
+            assert name == "forget set D_f", name  # only forget points answer the mouse
+            page.mouse.click(x, y)
+            return f"#{sid}"
+    raise AssertionError("no forget point to click")
+
+
 def test_classroom_walkthrough(browser, server):
     ctx = browser.new_context(viewport={"width": 1440, "height": 900})
     page = ctx.new_page()
@@ -170,8 +236,25 @@ def test_classroom_walkthrough(browser, server):
             page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === 'block2')",
                                    timeout=30_000)
             idle(page, 60_000)
+        if label == "Attacks":  # another choice of ROC curves (the sample-wise test below changes the run under one)
+            assert roc_chips(page) == ["lira_online", "rea_sample"], roc_chips(page)
+            roc_curves(page).get_by_role("button", name="Remove rea_sample").click()
+            idle(page)
+            draw_roc_curve(page, "rea_class")
+            assert roc_chips(page) == ["lira_online", "rea_class"], roc_chips(page)
+            no_exceptions(page)
+        if label == "Embedding":  # a click on a forget point follows it, and every page follows it with it
+            sid = click_a_forget_point(page)
+            page.wait_for_function(f"() => [...document.querySelectorAll('input')].some(i => i.value === '{sid}')",
+                                   timeout=30_000)
+            idle(page, 60_000)
+            assert followed(page) == sid
+            switch_page(page, "Attacks", "Attacks")
+            idle(page, 60_000)
+            assert followed(page) == sid, (followed(page), sid)
         if label == "Overview & verdict":
             assert plots >= 3
+            time_chart_reads_as_times(page)
             page.set_viewport_size({"width": 1440, "height": 900})
             page.screenshot(path=str(README_SCREENSHOT if os.environ.get("RESIDUE_README_SCREENSHOT") == "1"
                                      else ARTIFACTS / "overview-readme.png"))
@@ -182,6 +265,11 @@ def test_classroom_walkthrough(browser, server):
     idle(page)
     no_exceptions(page)
     page.screenshot(path=str(ARTIFACTS / "presentation-mode.png"), full_page=True)
+    switch_page(page, "Overview & verdict", "Overview & verdict")  # the time chart in projector fonts
+    idle(page, 60_000)
+    time_chart_reads_as_times(page)
+    page.locator(".js-plotly-plot").filter(has_text="wall time (log scale)").first.screenshot(
+        path=str(ARTIFACTS / "time-chart-presentation.png"))
     # Stop: a run with a new seed (nothing cached) is stopped from the sidebar, and says so
     seed = sidebar(page).locator('[data-testid="stNumberInput"]').filter(has_text="Seed").locator("input")
     seed.fill("7")
@@ -192,8 +280,7 @@ def test_classroom_walkthrough(browser, server):
     sidebar(page).get_by_text("Stopped.").wait_for(timeout=60_000)
     idle(page)
     no_exceptions(page)
-    log = server.log.read_text()  # a whole classroom walk-through, and Streamlit had nothing to warn about
-    assert not re.search(r"warning|deprecat|traceback|error", log, re.IGNORECASE), log[-3000:]
+    log_is_clean(server)  # a whole classroom walk-through, and Streamlit had nothing to warn about
     timings["server peak RSS, MB"] = server.peak_rss_mb()
     (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=2))
     print(json.dumps(timings, indent=2))
@@ -234,6 +321,11 @@ def test_two_sessions_do_not_see_each_others_uploads_or_settings(browser, server
     idle(a)
     no_exceptions(a)
     assert sidebar(a).locator('[data-testid="stAlert"]').count() == 0, sidebar(a).inner_text()
+    # the sidebar says whose data this is, and claims no preset
+    assert "Uploaded data in use: secret-points.npz" in sidebar(a).inner_text(), sidebar(a).inner_text()
+    assert selected(a, "Preset") == "" and "Digits (8×8 images)" not in sidebar(a).inner_text()
+    sidebar(a).get_by_text("Uploaded data in use").scroll_into_view_if_needed()
+    a.screenshot(path=str(ARTIFACTS / "sidebar-upload.png"))
 
     # session B, open at the same time: none of it
     open_expander(b, "Data & model")
@@ -250,11 +342,21 @@ def test_two_sessions_do_not_see_each_others_uploads_or_settings(browser, server
     b_ctx.close()
 
 
-def test_lasso_in_the_moons_scatter_picks_forget_samples(browser, server):
+def test_lasso_picks_moons_samples_and_their_sample_wise_run_lists_the_class_wise_attack_as_not_applicable(
+        browser, server):
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = ctx.new_page()
+    page.add_init_script(CLICK_TIMER)
     page.goto(server.url)
     idle(page)
+    # the class-wise run's Attacks page, showing only the class-wise reminiscence attack's curves
+    switch_page(page, "Attacks", "Attacks")
+    idle(page, 60_000)
+    draw_roc_curve(page, "rea_class")
+    for name in ("lira_online", "rea_sample"):
+        roc_curves(page).get_by_role("button", name=f"Remove {name}").click()
+        idle(page)
+    assert roc_chips(page) == ["rea_class"], roc_chips(page)
     choose(page, "Preset", "2-D moons: watch the neighbourhood")
     idle(page)
     sidebar(page).get_by_text("hand-picked").click()
@@ -277,4 +379,24 @@ def test_lasso_in_the_moons_scatter_picks_forget_samples(browser, server):
     assert chosen and all(part.strip().isdigit() for part in chosen.split(","))
     no_exceptions(page)
     assert sidebar(page).locator('[data-testid="stAlert"]').count() == 0, sidebar(page).inner_text()
+
+    # their run (a few epochs: the shadow models and retrains follow the recipe), watched from the Attacks page:
+    # the class-wise attack does not apply to it, and says so calmly
+    open_expander(page, "Splits & training recipe")
+    idle(page)
+    epochs = sidebar(page).locator('[data-testid="stNumberInput"]').filter(has_text="epochs").first.locator("input")
+    epochs.fill("5")
+    epochs.press("Enter")
+    idle(page)
+    sidebar(page).get_by_role("button", name="Run everything").click()
+    page.wait_for_timeout(300)
+    idle(page)
+    no_exceptions(page)
+    main = page.locator('[data-testid="stMain"]')
+    assert main.locator('[data-testid="stAlertContentError"]').count() == 0, main.inner_text()[:3000]
+    line = main.locator('[data-testid="stCaptionContainer"]').filter(has_text="not applicable")
+    assert line.count() == 1 and "rea_class" in line.inner_text() and "class-wise forgetting" in line.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "attacks-sample-wise.png"), full_page=True)
+    log_is_clean(server)  # the stale ROC choice went back to the defaults without Streamlit warning about it
+    assert roc_chips(page) == ["lira_online", "rea_sample"], roc_chips(page)  # this run's defaults, as drawn
     ctx.close()
