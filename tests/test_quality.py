@@ -318,7 +318,7 @@ def test_report_holds_the_methods_between_their_anchors(exp, report_a):
     assert r.floor.f == 0.0  # θ_o still predicts the 7s: every example separated
     pools = r.pools
     assert [p.n for p in pools.values()] == [N, N, N] and not any(p.failed for p in pools.values())
-    assert pools["retrain"].forget_acc.max() == 0 and pools["originals"].forget_acc.min() > 0.9
+    assert pools["retrain"].forget_acc.max() == 0 and pools["originals"].forget_acc.min() > 0.75  # 6 epochs: most 7s
     d = r.to_dict()
     text = json.dumps(d)
     assert d["n"] == N and "protocol_note" in d and "SSD" in d["protocol_note"] and "NaN" not in text

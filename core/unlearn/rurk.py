@@ -71,7 +71,7 @@ class RURK(Method):
         s = self._schedule(model.parameters(), task, loop)
         g = task.generator(9)
         shape = tuple(task.forget_X.shape[1:])
-        for _ in range(steps):
+        for _ in range(s.steps):
             Xr, yr = next(s.retain)
             Xf, yf = next(s.forget)
             Xp = Xf.repeat(k, *[1] * len(shape)) + random_in_ball(k * len(yf), shape, tau, g).to(Xf.device)
