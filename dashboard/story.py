@@ -19,6 +19,9 @@ from .figures.residuals import measure_label
 from .views import Panel, memoised
 
 PRESET_WITH_PSEUDO = "Forget the digit 7"  # the preset on which the science report finds a pseudo-converged method
+ATTACK_NAMES = {"lira_online": "LiRA", "rea_class": "the reminiscence attack (relearning speed)",
+                "rea_sample": "the reminiscence attack (fine-tune, then LiRA)", "mia:loss": "the loss-threshold attack",
+                "leak:sorted_diff": "the unlearning leak"}
 
 
 @dataclass
@@ -64,6 +67,10 @@ def _strongest(v, model: str, probes: tuple[str, ...] | None = None):
         if s > score:
             best, score = e, s
     return best
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _forgotten(run) -> str:
@@ -196,7 +203,9 @@ def _step4(run, v, m, big, get) -> Step:
 def _step5(run, v, m, big, get) -> Step:
     title = "5 · An attacker can tell"
     results = views.attack_results(run, get)
-    panels = views.attacks(run, big, get, scale="linear") if results else []
+    if m is not None:  # the story model beside θ_r and θ_o: few enough curves to read on a projector
+        results = [r for r in results if r.target in (m, "retrain", "original")]
+    panels = views.attacks(run, big, get, results=results, scale="linear") if results else []
     panel = panels[0] if panels else None
     if not results:
         return Step(title, "attacks", "The attacks have not run.", panel)
@@ -205,9 +214,9 @@ def _step5(run, v, m, big, get) -> Step:
         auc = {r.target: r.roc().auc for r in results if r.attack == attack}
         if m in auc:
             ref = f" (θ_r {auc['retrain']:.2f})" if "retrain" in auc else ""
-            parts.append(f"{attack} reaches AUC {auc[m]:.2f} on {m}{ref}")
+            parts.append(f"{ATTACK_NAMES.get(attack, attack)} reaches AUC {auc[m]:.2f} on {m}{ref}")
     text = ("Play the attacker: from the models alone, which samples were deleted? "
-            + ("; ".join(parts) + ". " if parts else "")
+            + (_sentence("; ".join(parts)) + ". " if parts else "")
             + "A curve above θ_r's means the attacker learns something a retrain would not give away. The verdicts "
               "below say what every measure together concludes.")
     return Step(title, "attacks", text, panel)

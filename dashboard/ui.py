@@ -27,7 +27,7 @@ def big() -> bool:
 
 def md_inline(text: str) -> str:
     """Plain text with **bold** as safe inline HTML (for text set inside our own styled paragraphs)."""
-    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text, quote=False))
 
 
 def header(title: str, lead: str) -> None:

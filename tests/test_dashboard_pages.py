@@ -839,3 +839,40 @@ def test_moons_preset_every_view_of_a_2d_sample_forgetting_run():
 
     ps, missing = report.panels(run)  # and the report keeps its Attacks section
     assert not missing and any(p.section == "Attacks" for p in ps), missing
+
+
+def test_the_story_follows_the_model_that_forgot_at_the_output_and_quotes_the_run(ran):
+    """Steps 2-4 name the unlearned model whose outputs are closest to θ_r's among those that forgot (a
+    pseudo-converged one first), never one the verdict calls under-unlearned; every step quotes numbers."""
+    from dashboard import state, story
+    from dashboard.analyses import methods
+
+    run = state.runs().get(ran.session_state["run_key"])
+    v = state.cached_analysis(run, "verdict")
+    m = story.story_model(v, methods(run))
+    assert m is None or v.verdicts[m].label != "under-unlearned"
+    steps = story.story(run)
+    assert [s.title[:1] for s in steps] == list("12345")
+    for s in steps:
+        assert any(ch.isdigit() for ch in s.text), s.text
+    if m is not None:
+        assert all(m in s.text for s in steps[:4]), [s.text for s in steps[:4]]
+    ran.switch_page("pages/story.py").run()
+    no_exception(ran)
+
+
+def test_story_model_prefers_pseudo_converged_and_never_under_unlearned():
+    from types import SimpleNamespace as NS
+
+    from dashboard.story import story_model
+
+    def verdict(label, dev):
+        ev = [NS(family="output", decides=True, value=dev, low=-1.0, high=1.0)]
+        return NS(label=label, evidence=ev)
+
+    v = NS(verdicts={"a": verdict("under-unlearned", 0.0), "b": verdict("clean", 0.1),
+                     "c": verdict("pseudo-converged", 0.5), "d": verdict("over-unlearned", 0.0)})
+    assert story_model(v, ["a", "b", "c", "d"]) == "c"
+    v.verdicts["c"] = verdict("clean", 0.5)
+    assert story_model(v, ["a", "b", "c", "d"]) in ("b", "d")  # the closest outputs among those that forgot
+    assert story_model(NS(verdicts={"a": verdict("under-unlearned", 0.0)}), ["a"]) is None

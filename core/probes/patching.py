@@ -101,60 +101,51 @@ def layer_ratios(p: PatchingResult) -> list[float]:
     return [float(d2 / d1) if u else float("nan") for d1, d2, u in zip(p.drop_retrain, p.drop_model, p.used)]
 
 
-_THRESHOLD = Param("threshold", 0.05, 0.0, 10.0, "layers whose Δ¹ (θ_r's drop, in nats) is below this are ignored")
+class _Patching(Probe):
+    """What the patching measures share: read in θ_o's coordinates, lower = more like θ_o, one threshold."""
+
+    direction, lo, hi, coordinates = -1, 0.0, float("inf"), "theta_o"
+    params = (Param("threshold", 0.05, 0.0, 10.0, "layers whose Δ¹ (θ_r's drop, in nats) is below this are ignored"),)
+
+    def _results(self, ctx: ProbeContext, models: dict) -> dict[str, PatchingResult]:
+        return _patch_all(ctx, models, self.hp["threshold"])
 
 
 @register
-class Depth(Probe):
+class Depth(_Patching):
     name = "depth"
     label = "unlearning depth (patching)"
     family = "functional"
-    direction = -1
-    lo, hi = 0.0, float("inf")
-    coordinates = "theta_o"
     abs_tol = 0.05
     caption = ("Patch θ_o's hidden layers on D_f with the model's activations and compare the drop of the true "
                "label's log-probability with the drop θ_r's activations cause: 1 = erased like a retrain, 0 = intact, "
                "above 1 = destroyed more than a retrain. Read in θ_o's coordinates.")
-    params = (_THRESHOLD,)
 
     def measure(self, ctx: ProbeContext, models: dict) -> Readings:
-        res = _patch_all(ctx, models, self.hp["threshold"])
+        res = self._results(ctx, models)
         return self._readings({n: [p.depth] for n, p in res.items()}, None, 0.0,
                               extra={"patching": {n: p.to_dict() for n, p in res.items()}})
 
 
 @register
-class PatchRatio(Probe):
+class PatchRatio(_Patching):
     name = "patch_ratio"
     label = "patching: Δ²/Δ¹ per layer"
-    family = "context"
-    direction = -1
-    lo, hi = 0.0, float("inf")
-    per_layer = True
-    coordinates = "theta_o"
+    family, per_layer = "context", True
     caption = ("Per layer, the model's patching drop over θ_r's (Δ²/Δ¹): 1 = this layer erased like a retrain's, "
                "0 = θ_o's layer intact; empty where θ_r's own drop is below the threshold.")
-    params = (_THRESHOLD,)
 
     def measure(self, ctx: ProbeContext, models: dict) -> Readings:
-        res = _patch_all(ctx, models, self.hp["threshold"])
-        return self._readings({n: layer_ratios(p) for n, p in res.items()}, ctx.hidden, 0.0)
+        return self._readings({n: layer_ratios(p) for n, p in self._results(ctx, models).items()}, ctx.hidden, 0.0)
 
 
 @register
-class PatchDrop(Probe):
+class PatchDrop(_Patching):
     name = "patch_drop"
     label = "patching: drop Δ² (nats)"
-    family = "context"
-    direction = -1
-    unit = "nats"
-    lo, hi = float("-inf"), float("inf")
-    per_layer = True
-    coordinates = "theta_o"
-    caption = "Per layer, how much θ_o's true-label log-probability on D_f drops when the layer is patched with the model's activations."
-    params = (_THRESHOLD,)
+    family, per_layer, unit, lo = "context", True, "nats", float("-inf")
+    caption = ("Per layer, how much θ_o's true-label log-probability on D_f drops when the layer is patched with the "
+               "model's activations.")
 
     def measure(self, ctx: ProbeContext, models: dict) -> Readings:
-        res = _patch_all(ctx, models, self.hp["threshold"])
-        return self._readings({n: list(p.drop_model) for n, p in res.items()}, ctx.hidden, 0.0)
+        return self._readings({n: list(p.drop_model) for n, p in self._results(ctx, models).items()}, ctx.hidden, 0.0)

@@ -21,7 +21,10 @@ def _get(roc: Any, key: str):
     return roc[key] if isinstance(roc, Mapping) else getattr(roc, key)
 
 
-def roc_legend(label: str, roc: Any) -> str:
+def roc_legend(label: str, roc: Any, short: bool = False) -> str:
+    """A curve's legend entry; `short` (projector fonts) keeps the AUC and drops the TPR at 1% FPR."""
+    if short:
+        return f"{label} · AUC {_get(roc, 'auc'):.2f}"
     return f"{label} · AUC {_get(roc, 'auc'):.3f} · TPR@1%FPR {_get(roc, 'tpr_at_1pct'):.3f}"
 
 
@@ -45,19 +48,25 @@ def roc_figure(curves: Sequence[tuple[str, str, Any]], log_scale: bool = False, 
             floor = min(floor, lo_x, lo_y)
             fpr, tpr = np.maximum(fpr, lo_x), np.maximum(tpr, lo_y)
         fig.add_trace(go.Scatter(
-            x=fpr, y=tpr, mode="lines", name=roc_legend(label, roc), legendgroup=model,
+            x=fpr, y=tpr, mode="lines", name=roc_legend(label, roc, short=big), legendgroup=model,
             line=dict(color=palette.colour(model), width=2.5, dash=dash, shape="hv"),
             hovertemplate=f"<b>{label}</b><br>FPR %{{x:.4f}}<br>TPR %{{y:.4f}}<extra></extra>"))
     lo = floor if log_scale else 0.0
     fig.add_trace(go.Scatter(x=[lo, 1], y=[lo, 1], mode="lines", name="random guess",
                              line=dict(color="#999999", width=1.5, dash="dot"), hoverinfo="skip"))
-    names = [t.name or "" for t in fig.data]  # the legend sits to the right: room for its longest entry
-    palette.style(fig, title, height=height or (640 if big else 520), big=big, r=50 + 7 * max(map(len, names)))
+    names = [t.name or "" for t in fig.data]
     axis = dict(type="log", range=[np.log10(lo), 0]) if log_scale else dict(range=[0, 1])
     fig.update_xaxes(title_text="false positive rate" + (" (log)" if log_scale else ""), **axis)
     fig.update_yaxes(title_text="true positive rate" + (" (log)" if log_scale else ""), **axis)
-    fig.update_layout(legend=dict(orientation="v", yanchor="bottom", y=0.0, xanchor="left", x=1.02,
-                                  bgcolor="rgba(255,255,255,0.8)"))  # beside the curves, never over them
+    if big:  # projector fonts: a legend beside the curves would leave them a sliver; it goes under the plot
+        below = 100 + 30 * len(names)  # px under the plot: the axis title, then one legend row per curve
+        palette.style(fig, title, height=height or 165 + 480 + below, big=big, b=round(below / 1.5))
+        fig.update_layout(legend=dict(orientation="v", yanchor="top", y=-90 / 480, xanchor="left", x=0,
+                                      tracegroupgap=0, bgcolor="rgba(255,255,255,0.8)"))
+    else:  # beside the curves, never over them: room for its longest entry
+        palette.style(fig, title, height=height or 520, big=big, r=50 + 7 * max(map(len, names)))
+        fig.update_layout(legend=dict(orientation="v", yanchor="bottom", y=0.0, xanchor="left", x=1.02,
+                                      bgcolor="rgba(255,255,255,0.8)"))
     if not log_scale:  # a square plot: the axes keep [0, 1] and the plot area narrows (not the range widens)
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
         fig.update_xaxes(constrain="domain")

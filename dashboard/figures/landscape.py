@@ -53,11 +53,15 @@ def curve_figure(curve: Any, big: bool = False, log: bool = False) -> go.Figure:
     title = f"Loss along θ_o → {palette.label(c['model'])} → θ_r"
     if "original-unlearned" in bars and bars["original-unlearned"]:
         title += f" · forget barrier θ_u→θ_r {bars.get('unlearned-retrain', {}).get('forget', float('nan')):.2g}"
-    palette.style(fig, title=title, height=420, big=big)
+    plot_h = 300 if big else 240  # px of plot area; the legend goes under the axis title, the model labels on top
+    below = 150 if big else 110
+    palette.style(fig, title=title, height=plot_h + below + (100 if big else 70), big=big)
     fig.update_yaxes(title_text="cross-entropy", type="log" if log else "linear", secondary_y=False)
-    fig.update_yaxes(title_text="accuracy", tickformat=".0%", range=[0, 1.05], secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="accuracy", tickformat=".0%", range=[0, 1.05], dtick=0.25, secondary_y=True,
+                     showgrid=False)
     fig.update_xaxes(title_text="path position s (0 = θ_o, 1 = θ_u, 2 = θ_r)")
-    fig.update_layout(legend=dict(y=-0.2, yanchor="top"), margin=dict(t=70, b=110))  # the model labels go on top
+    fig.update_layout(legend=dict(y=-(below - 45) / plot_h, yanchor="top"),
+                      margin=dict(t=100 if big else 70, b=below))
     return fig
 
 

@@ -14,7 +14,11 @@ ORIGINAL = "#222222"
 RETRAINED = "#0072B2"
 _METHOD_COLOURS = ["#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#882255", "#44AA99",
                    "#999933", "#AA4499", "#117733", "#DDCC77"]
-_FIXED = {"original": ORIGINAL, "retrain": RETRAINED, "retrained": RETRAINED}
+# the verdict's controls: θ_o in its own colour, the constructed pseudo-converged model grey, held-out retrains in
+# pale shades of θ_r's blue
+_FIXED = {"original": ORIGINAL, "retrain": RETRAINED, "retrained": RETRAINED, "control: θ_o": ORIGINAL,
+          "control: head-only": "#7F7F7F", "control: retrain, other order": "#6BAED6",
+          "control: retrain, other init": "#9ECAE1"}
 # every registered method gets a stable colour by its place in this list (unknown names hash in)
 METHOD_ORDER = ["finetune", "gradient_ascent", "neggrad_plus", "random_label", "l1_sparse", "salun", "scrub", "ssd",
                 "orthogonal_replay", "rurk", "sisa"]

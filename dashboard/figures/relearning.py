@@ -40,7 +40,9 @@ def relearning_figure(rea, big: bool = False) -> go.Figure:
             if st:
                 name = next(r["model"] for r in runs if r["role"] == role)
                 parts.append(f"{name} {np.mean(st):.1f}")
-        titles.append(f"lr {lr:.2g} · steps to {thr:.0%}: " + ", ".join(parts))
+        # projector fonts: three titles side by side must fit their panels, so the big version says less
+        titles.append(f"lr {lr:.2g}" + (f": {' vs '.join(p.split()[-1] for p in parts)} steps" if big else
+                                         f" · steps to {thr:.0%}: " + ", ".join(parts)))
     fig = make_subplots(rows=1, cols=len(lrs), subplot_titles=titles, shared_yaxes=True, horizontal_spacing=0.04)
     shown = set()
     for j, lr in enumerate(lrs, start=1):

@@ -76,7 +76,7 @@ def layer_heatmap(layers: Any, metric: str = "decodability", trust: dict | None 
     fig = go.Figure(go.Heatmap(
         z=z, x=xs, y=rows, text=text, texttemplate="%{text}", colorscale=colorscale, hoverinfo="skip",
         textfont=dict(size=18 if big else 12),
-        colorbar=dict(title=dict(text=info.get("unit") or "value", side="right"), thickness=14)))
+        colorbar=dict(title=dict(text=info.get("unit") or "", side="right"), thickness=14)))
     # plotly cannot select heatmap cells: an invisible square marker on each filled cell carries the hover and
     # makes a click a point selection (the page turns it into "this layer in detail")
     cells = [(i, j) for i in range(len(rows)) for j in range(len(names)) if z[i][j] is not None]

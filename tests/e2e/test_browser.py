@@ -237,11 +237,11 @@ def test_classroom_walkthrough(browser, server):
                                    timeout=30_000)
             idle(page, 60_000)
         if label == "Attacks":  # another choice of ROC curves (the sample-wise test below changes the run under one)
-            assert roc_chips(page) == ["lira_online", "rea_sample"], roc_chips(page)
-            roc_curves(page).get_by_role("button", name="Remove rea_sample").click()
+            assert roc_chips(page) == ["lira_online", "rea_class"], roc_chips(page)  # class-wise: relearning
+            roc_curves(page).get_by_role("button", name="Remove rea_class").click()
             idle(page)
-            draw_roc_curve(page, "rea_class")
-            assert roc_chips(page) == ["lira_online", "rea_class"], roc_chips(page)
+            draw_roc_curve(page, "rea_sample")
+            assert roc_chips(page) == ["lira_online", "rea_sample"], roc_chips(page)
             no_exceptions(page)
         if label == "Embedding":  # a click on a forget point follows it, and every page follows it with it
             sid = click_a_forget_point(page)
@@ -352,10 +352,9 @@ def test_lasso_picks_moons_samples_and_their_sample_wise_run_lists_the_class_wis
     # the class-wise run's Attacks page, showing only the class-wise reminiscence attack's curves
     switch_page(page, "Attacks", "Attacks")
     idle(page, 60_000)
-    draw_roc_curve(page, "rea_class")
-    for name in ("lira_online", "rea_sample"):
-        roc_curves(page).get_by_role("button", name=f"Remove {name}").click()
-        idle(page)
+    assert roc_chips(page) == ["lira_online", "rea_class"], roc_chips(page)  # the class-wise run's defaults
+    roc_curves(page).get_by_role("button", name="Remove lira_online").click()
+    idle(page)
     assert roc_chips(page) == ["rea_class"], roc_chips(page)
     choose(page, "Preset", "2-D moons: watch the neighbourhood")
     idle(page)

@@ -30,16 +30,24 @@ MEASURE = """() => [...document.querySelectorAll('[data-testid="stMain"] .js-plo
     const cbTicks = [...p.querySelectorAll('.colorbar .cbaxis text, .colorbar text.ytick, .colorbar .ytick text')]
         .map(rect).filter(Boolean);
     const legend = rect(p.querySelector('.legend'));
+    const axisTitles = [...p.querySelectorAll('.xtitle, .ytitle, .g-xtitle text, .g-ytitle text')].map(rect);
+    const notes = [...p.querySelectorAll('.annotation-text')].map(rect).filter(Boolean);
+    const legendTexts = [...p.querySelectorAll('.legend .legendtext')].map(rect).filter(Boolean);
+    const legendBox = legend;
     const plot = rect(p.querySelector('.nsewdrag'));
     const key = (p.closest('[class*="st-key-fig"]') || {className: ''}).className.match(/st-key-fig-?([\\w-]*)/);
     return {
-        key: key ? key[1] : '?', width: box.width, height: box.height, plotW: L._size.w, plotH: L._size.h,
+        key: key ? key[1] : '?', width: box.width, height: box.height,
+        plotW: L.xaxis ? L.xaxis._length : L._size.w, plotH: L.yaxis ? L.yaxis._length : L._size.h,
         title: (rect(p.querySelector('.gtitle')) || {width: 0}).width,
         titleInside: within(rect(p.querySelector('.gtitle'))),
         axisTitlesInside: [...p.querySelectorAll('.xtitle, .ytitle')].every(t => within(rect(t))),
         rows: heat ? new Set(heat.y).size : 0,
         cbOverTicks: cbTicks.some(t => overlaps(cbTitle, t)),
         legendOverPlot: overlaps(legend, plot),
+        legendOverAxisTitle: axisTitles.some(t => overlaps(legend, t)),
+        notesOverlap: notes.some((a, i) => notes.some((b, j) => i < j && overlaps(a, b))),
+        legendCut: legendTexts.some(t => legendBox && t.right > legendBox.right + 1),
         square: !!(L.yaxis && L.yaxis.scaleanchor === 'x'),
     };
 })"""
@@ -62,6 +70,9 @@ def test_story_in_presentation_mode_is_readable(browser, server, width, height):
         no_exceptions(page)
         page.wait_for_timeout(300)
         page.screenshot(path=str(ARTIFACTS / f"story-{width}-{step + 1}.png"), full_page=True)
+        plots = page.locator('[data-testid="stMain"] .js-plotly-plot')
+        for i in range(plots.count()):  # the main area scrolls inside the page: each figure on its own
+            plots.nth(i).screenshot(path=str(ARTIFACTS / f"story-{width}-{step + 1}-fig{i + 1}.png"))
         figs = page.evaluate(MEASURE)
         report[step + 1] = figs
         assert figs, f"step {step + 1}: no figure"
@@ -71,10 +82,14 @@ def test_story_in_presentation_mode_is_readable(browser, server, width, height):
             assert f["title"] <= f["width"] + 1 and f["titleInside"], (where, "title wider than its figure", f)
             assert f["axisTitlesInside"], (where, "an axis title is cut off", f)
             assert not f["cbOverTicks"], (where, "the colour bar's title covers its tick labels", f)
+            assert not f["legendOverAxisTitle"], (where, "the legend covers an axis title", f)
+            assert not f["notesOverlap"], (where, "two titles or notes overlap", f)
+            assert not f["legendCut"], (where, "a legend entry is cut off", f)
             if f["rows"]:
                 assert f["plotH"] / f["rows"] >= MIN_ROW, (where, f"{f['plotH'] / f['rows']:.0f} px per row", f)
             if f["square"]:
                 assert abs(f["plotW"] - f["plotH"]) <= 2, (where, "the ROC is not square", f)
+                assert f["plotW"] >= 300, (where, "the ROC is squeezed", f)
                 assert not f["legendOverPlot"], (where, "the legend covers the curves", f)
         if step == 4:  # the verdicts, under the attacker's picture
             assert page.locator(".residue-badge").count() >= 2
