@@ -446,7 +446,8 @@ def attacks(run, big: bool = False, get=None, chosen=None, hp: dict | None = Non
             "attacks-roc-log", "The same ROC on log-log axes (the low false-positive regime)",
             "Privacy is decided at low false-positive rates: an attack that is sure about a few samples is dangerous "
             "even with an average AUC. Curves that lift off the diagonal at the left show samples the attacker "
-            "identifies with near certainty.", f.roc_figure(curves, True, big=big), "Attacks"))
+            f"identifies with near certainty. {roc_sets(run, shown)}" + below_chance(shown),
+            f.roc_figure(curves, True, big=big), "Attacks"))
     panels.append(Panel(
         "attacks-auc", "AUC of every attack on every model",
         "One group per attack, one bar per model; 0.5 is a coin flip. Read each group against θ_r's bar: the "

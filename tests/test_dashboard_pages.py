@@ -859,6 +859,8 @@ def test_the_story_follows_the_model_that_forgot_at_the_output_and_quotes_the_ru
         assert all(m in s.text for s in steps[:4]), [s.text for s in steps[:4]]
     ran.switch_page("pages/story.py").run()
     no_exception(ran)
+    ran.switch_page("pages/overview.py").run()  # the badges (and the one a θ_o that learned nothing never gets)
+    assert any("residue-badge" in h.proto.body for h in ran.get("html"))
 
 
 def test_story_model_prefers_pseudo_converged_and_never_under_unlearned():
@@ -876,3 +878,32 @@ def test_story_model_prefers_pseudo_converged_and_never_under_unlearned():
     v.verdicts["c"] = verdict("clean", 0.5)
     assert story_model(v, ["a", "b", "c", "d"]) in ("b", "d")  # the closest outputs among those that forgot
     assert story_model(NS(verdicts={"a": verdict("under-unlearned", 0.0)}), ["a"]) is None
+
+
+def test_a_theta_o_that_learned_nothing_gets_a_warning_and_no_verdict_badge():
+    """Scikit-learn's wine table uploaded unstandardised (features up to 1,680) trains θ_o to a constant predictor
+    on the default recipe: a plain warning before any verdict, and no badge."""
+    from sklearn.datasets import load_wine
+
+    from dashboard import state
+
+    w = load_wine()
+    text = "label," + ",".join(f"f{i}" for i in range(13)) + "\n" + "".join(
+        f"{t}," + ",".join(f"{v:g}" for v in x) + "\n" for x, t in zip(w.data, w.target))
+    side = form_app()
+    side.selectbox(key="f.dataset").set_value("csv").run()
+    side.file_uploader(key="up.data.csv").set_value(("wine.csv", text.encode(), "text/csv")).run()
+    side.checkbox(key="f.dopt.csv.standardize").uncheck().run()
+    side.multiselect(key="f.forget.classes").set_value([0]).run()
+    side.multiselect(key="f.methods").set_value(["finetune"]).run()
+    sidebar_button(side, "run").click().run()
+    no_exception(side)
+    run = state.runs().get(side.session_state["run_key"])
+    assert run.results.warnings and run.results.model("original").status == "degenerate"
+    at = app(autorun=False)
+    at.session_state["run_key"] = run.key
+    at.switch_page("pages/overview.py").run()
+    no_exception(at)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "most frequent class" in warnings and "no verdict" in warnings, warnings
+    assert not any("residue-badge" in h.proto.body for h in at.get("html")), "a badge on a θ_o that learned nothing"
