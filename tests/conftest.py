@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 
-import pytest
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any test module imports torch: see core/__init__.py
+
+import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
