@@ -208,11 +208,11 @@ def test_roc_curve_choice_has_one_source_and_shows_what_is_drawn(ran):
     set a widget), and a choice this run cannot draw goes back to the default, so the box shows what is drawn."""
     ran.switch_page("pages/attacks.py").run()
     box = ran.multiselect(key="atk.labels")
-    assert box.value == ["lira_online", "rea_sample"] and not box.proto.default
+    assert box.value == ["lira_online", "rea_class"] and not box.proto.default
     ran.session_state["atk.labels"] = ["no_such_attack"]
     ran.run()
     no_exception(ran)
-    assert ran.multiselect(key="atk.labels").value == ["lira_online", "rea_sample"]
+    assert ran.multiselect(key="atk.labels").value == ["lira_online", "rea_class"]
 
 
 def test_attack_choice_outlives_its_closed_settings_form(ran):
