@@ -73,6 +73,8 @@ name = "finetune"
 epochs = 1
 """
 
+QUALITY_N = 4  # models per pool of the forgetting-quality analysis in these tests (the product's default: 32)
+
 PAGES = ["story", "overview", "curves", "classes", "residuals", "landscape", "neighbourhood", "attacks",
          "relearning", "embedding", "report"]
 
@@ -96,7 +98,11 @@ def environment(tmp_path_factory):
 
     state.model_store.clear()
     state.runs.clear()
+    quality = state.ANALYSES["quality"].defaults
+    assert quality == {"n": 32, "protocol": "A"}  # the product's defaults...
+    quality["n"] = QUALITY_N  # ...and this file's: pools of 32 models each take most of a minute on 2 shared cores
     yield
+    quality["n"] = 32
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)
@@ -149,9 +155,9 @@ def test_fresh_visit_runs_the_default_preset_without_touching_anything(ran):
 
 
 # per page: the least number of figures once everything has run, and other key elements
-EXPECT = {"story": 1, "overview": 4, "curves": 1, "classes": 3, "residuals": 3, "landscape": 2, "neighbourhood": 3,
+EXPECT = {"story": 1, "overview": 6, "curves": 1, "classes": 3, "residuals": 3, "landscape": 2, "neighbourhood": 3,
           "attacks": 3, "relearning": 2, "embedding": 1, "report": 0}
-TABLES = {"overview": 2, "residuals": 1, "landscape": 1, "neighbourhood": 2, "attacks": 1, "relearning": 1,
+TABLES = {"overview": 3, "residuals": 1, "landscape": 1, "neighbourhood": 2, "attacks": 1, "relearning": 1,
           "classes": 1, "embedding": 1}
 
 
@@ -236,7 +242,7 @@ def test_run_everything_computed_every_view(ran):
     run = state.runs().get(ran.session_state["run_key"])
     assert not run.failed, run.failed
     for name in ("classes", "residuals", "verdict", "landscape", "neighbourhood", "embedding", "attack:rea_class",
-                 "attack:lira"):
+                 "attack:lira", "quality"):
         assert state.cached_analysis(run, name) is not None, name
     for name in ("trust", "attack:leak"):  # expensive: behind explicit buttons
         assert state.cached_analysis(run, name) is None, name
@@ -347,7 +353,8 @@ def test_a_restarted_server_serves_analyses_from_the_result_cache(ran, monkeypat
     for a in state.ANALYSES.values():
         if a.persist:
             monkeypatch.setattr(a, "compute", must_not_compute)
-    for name in ("classes", "residuals", "verdict", "landscape", "neighbourhood", "embedding", "attack:lira"):
+    for name in ("classes", "residuals", "verdict", "landscape", "neighbourhood", "embedding", "attack:lira",
+                 "quality"):
         got, first = state.analysis(fresh, name), state.cached_analysis(run, name)
         assert type(got) is type(first) and got is not first
         assert json.dumps(got.to_dict(), sort_keys=True, default=str) == \
@@ -390,6 +397,90 @@ def test_one_followed_sample_across_views(ran):
     assert {r["model"] for r in preds.rows} == set(run.model_names)  # each model's prediction
 
 
+def test_overview_shows_forgetting_quality_after_run_everything(ran):
+    """Run everything computes the competition's score last; the Overview shows it after "From the outside", N and
+    the protocol on its figures, and results.json carries it."""
+    import json
+
+    from core.quality import QualityReport
+    from dashboard import analyses, state
+
+    assert list(state.ANALYSES)[-1] == "quality"  # "Run everything" computes it after every other analysis
+    run = state.runs().get(ran.session_state["run_key"])
+    rep = state.cached_analysis(run, "quality")
+    assert isinstance(rep, QualityReport) and rep.n == QUALITY_N and rep.protocol == "A"
+    assert list(rep.methods) == analyses.methods(run) and rep.ceiling.f > rep.floor.f
+    assert json.loads(run.results.to_json())["sections"]["quality"]["n"] == QUALITY_N  # in results.json
+    ran.switch_page("pages/overview.py").run()
+    no_exception(ran)
+    heads = [s.value for s in ran.subheader]
+    section = "Forgetting quality (NeurIPS 2023 competition score)"
+    assert heads.index(section) > heads.index("From the outside")
+    titles = [(json.loads(c.proto.spec)["layout"].get("title") or {}).get("text", "") for c in ran.get("plotly_chart")]
+    shown = [t for t in titles if t.startswith(f"N = {QUALITY_N} models per pool · protocol A")]
+    assert len(shown) == 2  # each method between its anchors, and one method's ε per example
+    table = next(d.value for d in ran.dataframe if "F" in d.value.columns)
+    assert list(table["model"]) == ["ceiling (retrains)", *rep.methods, "floor (θ_o's seeds)"]
+    assert any("grows with N" in c.value for c in ran.caption)
+    ran.selectbox(key="ov.quality.model").set_value(list(rep.methods)[-1]).run()
+    no_exception(ran)
+    assert any(f"ε per forget example: {list(rep.methods)[-1]}" in s.value for s in ran.subheader)
+    ran.selectbox(key="ov.quality.model").set_value(list(rep.methods)[0]).run()
+
+
+def test_clicking_an_example_of_the_quality_strip_follows_it(ran, monkeypatch):
+    """A click on a dot of the ε strip follows that forget sample in every view. AppTest cannot click a plotly
+    point: the selection Streamlit would hand the page (curve and point index; customdata when plotly sends it) is
+    given to the page through `ui.new_selection`."""
+    import json
+
+    from dashboard import state, ui, views
+
+    run = state.runs().get(ran.session_state["run_key"])
+    ids = [int(i) for i in run.results.forget_indices]
+    ran.switch_page("pages/overview.py").run()
+    before = ran.session_state["sample.id"]
+    fig = views.quality(run, False, None, ran.session_state["ov.quality.model"], before)[-1].fig
+    curve = next(i for i, t in enumerate(fig.data) if len(t.x) == len(ids) and t.name != "ceiling (retrains)")
+    real = ui.new_selection
+    for point, customdata in ((7, None), (11, [ids[11], 50.0, 0.0, "separated"])):
+        once = [{"points": [{"curve_number": curve, "point_index": point, "customdata": customdata}]}]
+        monkeypatch.setattr(ui, "new_selection", lambda key: (once.pop() if once else None)
+                            if key == "quality-examples" else real(key))
+        ran.run()
+        no_exception(ran)
+        assert ran.session_state["sample.id"] == ids[point] != before
+        traces = [{t.get("name") for t in json.loads(c.proto.spec)["data"]} for c in ran.get("plotly_chart")]
+        assert any({"ceiling (retrains)", f"followed sample #{ids[point]}"} <= t for t in traces)  # starred at once
+    monkeypatch.undo()
+    ran.switch_page("pages/neighbourhood.py").run()
+    no_exception(ran)
+    assert ran.selectbox(key="sample.pick.neighbourhood").value == ids[11]  # and followed in the other views
+    ran.selectbox(key="sample.pick.neighbourhood").set_value(views.default_sample(run)).run()
+
+
+def test_forgetting_quality_is_cancellable_and_skipped_for_a_theta_o_that_learned_nothing(ran):
+    from dataclasses import replace
+
+    from core import Cancelled, Progress
+    from core.errors import ResidueError
+    from dashboard import state, views
+
+    run = state.runs().get(ran.session_state["run_key"])
+    fresh = state.Run(run.key, run.config, run.exp, run.results, run.data_label)
+    stop = Progress(lambda e: stop.cancel())  # Stop pressed as the first pool starts
+    with pytest.raises(Cancelled):
+        state.analysis(fresh, "quality", stop, n=QUALITY_N + 1)
+    assert state.cached_analysis(fresh, "quality", n=QUALITY_N + 1) is None
+    degenerate = state.Run("degenerate", run.config, run.exp,
+                           replace(run.results, warnings=["θ_o is no better than the most frequent class."]),
+                           run.data_label)
+    assert not state.ANALYSES["quality"].applies(degenerate)  # not in "Run everything"
+    assert views.quality(degenerate, False) == []  # no panel, in the page or the report
+    with pytest.raises(ResidueError, match="No forgetting quality: θ_o is no better"):
+        state.analysis(degenerate, "quality")
+
+
 def test_five_seed_controls_behind_a_button_and_a_failed_measure_is_named(ran):
     from dashboard import state
 
@@ -428,7 +519,8 @@ def test_report_builds_self_contained_html(ran):
     assert key == ran.session_state["run_key"]
     assert html.count("Plotly.newPlot") >= 20  # every view's figures
     for section in ("Class views", "Residual heatmap", "Loss landscape", "Perturbation neighbourhood", "Attacks",
-                    "Reminiscence (relearning)", "Embedding", "Verdict yardstick"):
+                    "Reminiscence (relearning)", "Embedding", "Verdict yardstick",
+                    "Forgetting quality (NeurIPS 2023 competition score)", "ε per forget example"):
         assert section in html, section
     assert "class='badge'" in html and "Not in this report" not in html
     assert html.count("<script") == 2 and "<script src" not in html  # plotly.js inline, once
