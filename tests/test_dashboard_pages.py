@@ -397,6 +397,61 @@ def test_one_followed_sample_across_views(ran):
     assert {r["model"] for r in preds.rows} == set(run.model_names)  # each model's prediction
 
 
+def test_five_seed_controls_behind_a_button_and_a_failed_measure_is_named(ran):
+    from dashboard import state
+
+    ran.switch_page("pages/residuals.py").run()
+    title = "How far each measure can be trusted: its five-seed controls"
+    assert title not in [s.value for s in ran.subheader]
+    sidebar_button(ran, "res.trust").click().run()  # the verdict's controls on four more seeds
+    no_exception(ran)
+    assert title in [s.value for s in ran.subheader]
+    trust = state.cached_analysis(state.runs().get(ran.session_state["run_key"]), "trust")
+    assert len(trust.seeds) == 5 and trust.verdict_rates()["control: θ_o"][1] == 5
+    failed = {k.split("@")[0] for k, e in trust.entries.items() if e.family != "context" and not e.passed and "@" in k}
+    for metric in sorted(failed)[:1]:  # a per-layer measure that failed its controls says so above its heatmap
+        ran.selectbox(key="res.metric").set_value(metric).run()
+        assert any("failed its five-seed controls" in w.value for w in ran.warning)
+    ran.switch_page("pages/overview.py").run()
+    ran.toggle(key="ov.trust").set_value(True).run()  # the verdict re-judged without the measures that failed
+    no_exception(ran)
+    assert not errors(ran)
+
+
+def test_story_steps_forward_and_back(ran):
+    ran.switch_page("pages/story.py").run()
+    sidebar_button(ran, "story.next").click().run()
+    no_exception(ran)
+    assert ran.session_state["story.step"] == 1
+    sidebar_button(ran, "story.prev").click().run()
+    assert ran.session_state["story.step"] == 0
+
+
+def test_report_builds_self_contained_html(ran):
+    ran.switch_page("pages/report.py").run()
+    sidebar_button(ran, "report.build").click().run()
+    no_exception(ran)
+    key, html = ran.session_state["report.html"]
+    assert key == ran.session_state["run_key"]
+    assert html.count("Plotly.newPlot") >= 20  # every view's figures
+    for section in ("Class views", "Residual heatmap", "Loss landscape", "Perturbation neighbourhood", "Attacks",
+                    "Reminiscence (relearning)", "Embedding", "Verdict yardstick",
+                    "Forgetting quality (NeurIPS 2023 competition score)", "ε per forget example"):
+        assert section in html, section
+    assert "class='badge'" in html and "Not in this report" not in html
+    assert html.count("<script") == 2 and "<script src" not in html  # plotly.js inline, once
+    assert 'id="residue-config"' in html and "seed = 3" in html
+
+
+def test_presentation_mode_renders(ran):
+    ran.session_state["big"] = True
+    ran.switch_page("pages/overview.py").run()
+    no_exception(ran)
+    assert len(ran.get("plotly_chart")) >= 3
+    ran.session_state["big"] = False
+    ran.run()
+
+
 def test_overview_shows_forgetting_quality_after_run_everything(ran):
     """Run everything computes the competition's score last; the Overview shows it after "From the outside", N and
     the protocol on its figures, and results.json carries it."""
@@ -481,59 +536,34 @@ def test_forgetting_quality_is_cancellable_and_skipped_for_a_theta_o_that_learne
         state.analysis(degenerate, "quality")
 
 
-def test_five_seed_controls_behind_a_button_and_a_failed_measure_is_named(ran):
-    from dashboard import state
+def test_quality_figures_show_n_the_anchors_and_every_example():
+    """Pure figures from a report's dict (as results.json holds it): N and protocol in both titles, the anchors as
+    bands behind the rows, a method that could not be scored said so, every example clickable by its dataset index,
+    a separated example drawn in the cap column."""
+    from core.quality import forgetting_quality
+    from dashboard.figures import quality as f
+    from dashboard.figures.embedding import point_ids
 
-    ran.switch_page("pages/residuals.py").run()
-    title = "How far each measure can be trusted: its five-seed controls"
-    assert title not in [s.value for s in ran.subheader]
-    sidebar_button(ran, "res.trust").click().run()  # the verdict's controls on four more seeds
-    no_exception(ran)
-    assert title in [s.value for s in ran.subheader]
-    trust = state.cached_analysis(state.runs().get(ran.session_state["run_key"]), "trust")
-    assert len(trust.seeds) == 5 and trust.verdict_rates()["control: θ_o"][1] == 5
-    failed = {k.split("@")[0] for k, e in trust.entries.items() if e.family != "context" and not e.passed and "@" in k}
-    for metric in sorted(failed)[:1]:  # a per-layer measure that failed its controls says so above its heatmap
-        ran.selectbox(key="res.metric").set_value(metric).run()
-        assert any("failed its five-seed controls" in w.value for w in ran.warning)
-    ran.switch_page("pages/overview.py").run()
-    ran.toggle(key="ov.trust").set_value(True).run()  # the verdict re-judged without the measures that failed
-    no_exception(ran)
-    assert not errors(ran)
-
-
-def test_story_steps_forward_and_back(ran):
-    ran.switch_page("pages/story.py").run()
-    sidebar_button(ran, "story.next").click().run()
-    no_exception(ran)
-    assert ran.session_state["story.step"] == 1
-    sidebar_button(ran, "story.prev").click().run()
-    assert ran.session_state["story.step"] == 0
-
-
-def test_report_builds_self_contained_html(ran):
-    ran.switch_page("pages/report.py").run()
-    sidebar_button(ran, "report.build").click().run()
-    no_exception(ran)
-    key, html = ran.session_state["report.html"]
-    assert key == ran.session_state["run_key"]
-    assert html.count("Plotly.newPlot") >= 20  # every view's figures
-    for section in ("Class views", "Residual heatmap", "Loss landscape", "Perturbation neighbourhood", "Attacks",
-                    "Reminiscence (relearning)", "Embedding", "Verdict yardstick",
-                    "Forgetting quality (NeurIPS 2023 competition score)", "ε per forget example"):
-        assert section in html, section
-    assert "class='badge'" in html and "Not in this report" not in html
-    assert html.count("<script") == 2 and "<script src" not in html  # plotly.js inline, once
-    assert 'id="residue-config"' in html and "seed = 3" in html
-
-
-def test_presentation_mode_renders(ran):
-    ran.session_state["big"] = True
-    ran.switch_page("pages/overview.py").run()
-    no_exception(ran)
-    assert len(ran.get("plotly_chart")) >= 3
-    ran.session_state["big"] = False
-    ran.run()
+    rng = np.random.default_rng(0)
+    retrains = rng.normal(0, 1, (8, 5))
+    near, far = retrains + rng.normal(0, 0.3, (8, 5)), retrains + 40.0
+    acc = {"retain": np.full(8, 0.9), "test": np.full(8, 0.8)}
+    score = {k: forgetting_quality(x, retrains, acc, acc, halves=4).to_dict() for k, x in
+             (("ceiling", rng.normal(0, 1, (8, 5))), ("m", near), ("floor", far))}
+    report = {"n": 8, "protocol": "B", "forget_indices": [5, 9, 14, 20, 31], "ceiling": score["ceiling"],
+              "floor": score["floor"], "methods": {"m": {"score": score["m"], "note": ""},
+                                                    "broken": {"score": None, "note": "not scored: 3 of 8 ran"}}}
+    fig = f.score_figure(report)
+    assert fig.layout.title.text.startswith("N = 8 models per pool · protocol B")
+    assert len([s for s in fig.layout.shapes if s.type == "rect"]) == 4  # ceiling and floor, in F and final score
+    assert any("not scored: 3 of 8 ran" in a.text for a in fig.layout.annotations)
+    strip = f.epsilon_figure(report, "m", selected=14)
+    assert strip.layout.title.text == fig.layout.title.text
+    rows = [t for t in strip.data if len(t.x) == 5]
+    assert [t.name for t in rows] == ["ceiling (retrains)", "m", "floor (θ_o's seeds)"]
+    assert max(rows[2].x) == max(strip.layout.xaxis.tickvals)  # θ_o + 40: every example at the cap
+    assert sum(t.name == "followed sample #14" for t in strip.data) == 3  # starred in every row
+    assert point_ids(strip, {"points": [{"curve_number": strip.data.index(rows[1]), "point_index": 3}]}) == [20]
 
 
 # ---------------------------------------------------------------------------------------------
