@@ -555,7 +555,8 @@ def test_quality_figures_show_n_the_anchors_and_every_example():
                                                     "broken": {"score": None, "note": "not scored: 3 of 8 ran"}}}
     fig = f.score_figure(report)
     assert fig.layout.title.text.startswith("N = 8 models per pool · protocol B")
-    assert len([s for s in fig.layout.shapes if s.type == "rect"]) == 4  # ceiling and floor, in F and final score
+    kinds = [s.type for s in fig.layout.shapes]  # in F and in the final score: each anchor's line, and its band
+    assert kinds.count("line") == 4 and kinds.count("rect") == 2  # (θ_o + 40 scores 0 ± 0: a line, no band)
     assert any("not scored: 3 of 8 ran" in a.text for a in fig.layout.annotations)
     strip = f.epsilon_figure(report, "m", selected=14)
     assert strip.layout.title.text == fig.layout.title.text

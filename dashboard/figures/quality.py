@@ -49,17 +49,18 @@ def score_figure(report: Any, big: bool = False) -> go.Figure:
     of retrains) and the floor (θ_o's seeds), drawn as bands across every row."""
     r = _d(report)
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
-                        subplot_titles=["forgetting quality F", "final score F · RA/RA_r · TA/TA_r"])
+                        subplot_titles=["forgetting quality F", "final score (F × RA/RA_r × TA/TA_r)"])
     table = rows(r)
     labels = [palette.label(label) for label, *_ in table]
     top = 0.0
     for col, (value, err) in enumerate((("f", "f_se"), ("final", "final_se")), start=1):
-        for name, (key, who) in ANCHORS.items():  # the anchors' bands: value ± error bar, behind the rows
+        for key, who in ANCHORS.values():  # the anchors' bands: value ± error bar, behind the rows
             s = r.get(key) or {}
-            v, e = _num(s.get(value)), _num(s.get(err)) or 0.0
+            v, e = _num(s.get(value)), _num(s.get(err))
+            if v is not None and e:
+                fig.add_vrect(x0=max(v - e, 0.0), x1=v + e, fillcolor=palette.colour(who), opacity=0.13,
+                              line_width=0, row=1, col=col, exclude_empty_subplots=False)
             if v is not None:
-                fig.add_vrect(x0=max(v - e, 0.0), x1=v + e if e else v + 1e-4, fillcolor=palette.colour(who),
-                              opacity=0.13, line_width=0, row=1, col=col, exclude_empty_subplots=False)
                 fig.add_vline(x=v, line=dict(color=palette.colour(who), width=1.5, dash="dot"), row=1, col=col,
                               exclude_empty_subplots=False)
         for (label, who, s, note), shown in zip(table, labels):
@@ -85,8 +86,10 @@ def score_figure(report: Any, big: bool = False) -> go.Figure:
     palette.style(fig, title=setting(r), height=height, big=big, l=240 if big else 180, t=80)
     for title in fig.layout.annotations[:2]:  # the subplot titles (make_subplots adds them first)
         title.font.size = 20 if big else 14
-    fig.update_xaxes(range=[0, max(top * 1.15, 0.05)], zeroline=True, title_text="0 = every example told apart")
-    fig.update_yaxes(autorange="reversed", type="category")
+    hi = max(top * 1.15, 0.05)
+    fig.update_xaxes(range=[-0.03 * hi, hi], zeroline=True)
+    fig.update_xaxes(title_text="0 = every example told apart", row=1, col=1)
+    fig.update_yaxes(autorange="reversed", type="category", categoryorder="array", categoryarray=labels)
     fig.update_layout(showlegend=False)
     return fig
 
@@ -145,7 +148,7 @@ def epsilon_figure(report: Any, model: str, selected: int | None = None, big: bo
                                "(%{customdata[3]})<extra></extra>")))
     palette.style(fig, title=setting(r), height=max(300, 190 + (110 if big else 80) * len(shown)), big=big,
                   l=240 if big else 180)
-    ticks = [b * BIN for b in range(n_bins + 1)]
+    ticks = list(range(int(top) + 1))  # whole units: the bins' shading shows the halves
     fig.update_xaxes(range=[-0.1, top + 2.5 * BIN], title_text="ε per forget example (δ = 1e-5)",
                      tickvals=ticks + [top + BIN, top + 2 * BIN],
                      ticktext=[f"{t:g}" for t in ticks] + ["beyond", "cap"])
