@@ -19,6 +19,7 @@ from . import palette
 CEILING, FLOOR = "ceiling (retrains)", "floor (θ_o's seeds)"
 ANCHORS = {CEILING: ("ceiling", "retrain"), FLOOR: ("floor", "original")}  # row -> (report key, colour of)
 BIN = 0.5  # the competition's ε bucket width (core.quality.score.BUCKET)
+BEYOND, CAP, END = 1.0, 2.5, 3.0  # past the last bin (in bins): where the two columns of 0 points sit, and the edge
 SECTION = "Forgetting quality (NeurIPS 2023 competition score)"
 
 
@@ -83,7 +84,7 @@ def score_figure(report: Any, big: bool = False) -> go.Figure:
                                + (f" ± {e:.3f}" if e is not None else "") + f"<br>N = {s.get('n')}"
                                + (f"<br>{note}" if note else "") + "<extra></extra>")), row=1, col=col)
     height = (260 if big else 170) + (70 if big else 42) * len(table)
-    palette.style(fig, title=setting(r), height=height, big=big, l=240 if big else 180, t=80)
+    palette.style(fig, title=setting(r), height=height, big=big, l=170, t=80)
     for title in fig.layout.annotations[:2]:  # the subplot titles (make_subplots adds them first)
         title.font.size = 20 if big else 14
     hi = max(top * 1.15, 0.05)
@@ -98,8 +99,8 @@ def _display(eps: float, rule: str, top: float) -> float:
     """Where an example's ε is drawn: its value inside the bins that earn points, one column beyond them for a
     finite ε that earns nothing, and one for the cap (perfect separation, or a pool 100x narrower)."""
     if rule in ("separated", "peaky"):
-        return top + 2 * BIN
-    return eps if eps < top else top + BIN
+        return top + CAP * BIN
+    return eps if eps < top else top + BEYOND * BIN
 
 
 def _jitter(i: int) -> float:
@@ -119,8 +120,8 @@ def epsilon_figure(report: Any, model: str, selected: int | None = None, big: bo
         fig.add_vrect(x0=b * BIN, x1=(b + 1) * BIN, fillcolor="#0072B2", opacity=0.10 * 0.72 ** b, line_width=0)
         fig.add_annotation(x=(b + 0.5) * BIN, y=1.0, yref="paper", yanchor="top", showarrow=False,
                            text="1" if b == 0 else f"2<sup>−{b}</sup>", font=dict(color="#0072B2"))
-    fig.add_vrect(x0=top, x1=top + 2.5 * BIN, fillcolor="#999", opacity=0.08, line_width=0)
-    fig.add_annotation(x=top + 1.25 * BIN, y=1.0, yref="paper", yanchor="top", showarrow=False,
+    fig.add_vrect(x0=top, x1=top + END * BIN, fillcolor="#999", opacity=0.08, line_width=0)
+    fig.add_annotation(x=top + END / 2 * BIN, y=1.0, yref="paper", yanchor="top", showarrow=False,
                        text="0 points", font=dict(color="#555"))
     shown = [(label, who, s) for label, who, s, _ in rows(r) if s and label in (CEILING, model, FLOOR)]
     order = [palette.label(label) for label, _, _ in shown]
@@ -147,10 +148,10 @@ def epsilon_figure(report: Any, model: str, selected: int | None = None, big: bo
                 hovertemplate=(f"<b>followed sample #{selected}</b> · {name}<br>ε = %{{customdata[1]:.3g}} "
                                "(%{customdata[3]})<extra></extra>")))
     palette.style(fig, title=setting(r), height=max(300, 190 + (110 if big else 80) * len(shown)), big=big,
-                  l=240 if big else 180)
+                  l=170)
     ticks = list(range(int(top) + 1))  # whole units: the bins' shading shows the halves
-    fig.update_xaxes(range=[-0.1, top + 2.5 * BIN], title_text="ε per forget example (δ = 1e-5)",
-                     tickvals=ticks + [top + BIN, top + 2 * BIN],
+    fig.update_xaxes(range=[-0.1, top + END * BIN], title_text="ε per forget example (δ = 1e-5)", tickangle=0,
+                     tickvals=ticks + [top + BEYOND * BIN, top + CAP * BIN],
                      ticktext=[f"{t:g}" for t in ticks] + ["beyond", "cap"])
     fig.update_yaxes(tickvals=list(range(len(order))), ticktext=ticktext, range=[len(order) - 0.5, -0.9],
                      zeroline=False, showgrid=False)
