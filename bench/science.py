@@ -16,7 +16,9 @@ Every job trains θ_o, θ_r and every unlearning method (models cached under --c
 3. ReA: class-wise relearning attack or sample-wise reminisce-then-LiRA against the best prior attack
    (threshold MIAs, Shokri's shadow MIA, LiRA online/offline) on the same target;
 4. RURK residual knowledge: r_τ and the share of forget samples with residual knowledge across radii;
-5. pseudo-convergence: output-level vs residual-level distance to θ_r, each against the retrain spread.
+5. pseudo-convergence: output-level vs residual-level distance to θ_r, each against the retrain spread;
+6. the NeurIPS 2023 unlearning competition's forgetting quality F (issue 23): N runs of each method against N
+   retrains, per forget example, between a second pool of retrains (ceiling) and θ_o's seeds (floor).
 
 The report states each paper's claim and, computed from the numbers, whether ours agree in direction.
 Nothing here is tuned to agree: every method and attack runs with its registered defaults unless the grid
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -78,6 +81,7 @@ class Grid:
     rurk_random: int = 8
     pgd_steps: int = 10
     mitigations: list[str] = field(default_factory=lambda: list(MITIGATIONS))  # leak, single deletion
+    quality_n: int = 32  # forgetting quality: models per pool (F is only comparable at equal N)
 
     @classmethod
     def full(cls) -> "Grid":
@@ -93,7 +97,7 @@ class Grid:
                    epochs={"class": 8, "sample": 8, "moons": 10}, n_shadows=4, leak_shadow=4, leak_deletions=4,
                    leak_group_deletions=2, leak_approx_shadow=2, leak_methods=["finetune"], single_targets=6, rea_draws=2, rea_lrs=1,
                    n_order=2, n_init=2, rurk_radii=3, rurk_random=2, pgd_steps=2,
-                   mitigations=["none", "label only"])
+                   mitigations=["none", "label only"], quality_n=4)
 
 
 # -- one job: one scenario, one seed ---------------------------------------------------------------------------
@@ -300,6 +304,26 @@ def leak_group(ctx, targets: list[str], grid: Grid) -> dict[str, dict]:
     return rows
 
 
+def competition(exp, grid: Grid) -> dict[str, Any]:
+    """Section 6: the competition's forgetting quality of every method of the job (retrain included) at the grid's
+    N, protocol A, with its ceiling (a second pool of retrains) and floor (θ_o's seeds): the numbers only."""
+    from core.quality import quality as forgetting_quality  # `quality` in this file is Table 1's
+
+    if exp.results.warnings:  # a θ_o that learned nothing: no score (as in the dashboard)
+        return {"skipped": " ".join(exp.results.warnings)}
+    rep = forgetting_quality(exp, n=grid.quality_n, protocol="A")
+
+    def row(score, pool, note: str = "") -> dict[str, Any]:
+        return {"F": None if score is None else score.f, "se": None if score is None else score.f_se,
+                "final": None if score is None else score.final, "n": None if score is None else score.n,
+                "forget_acc": float(pool.forget_acc.mean()) if pool.n else None, "failed": len(pool.failed),
+                "note": note}
+
+    return {"n": rep.n, "protocol": rep.protocol, "ceiling": row(rep.ceiling, rep.pools["ceiling"]),
+            "floor": row(rep.floor, rep.pools["originals"]),
+            "methods": {k: row(m.score, m.pool, m.note) for k, m in rep.methods.items()}, "seconds": rep.seconds}
+
+
 def run_job(spec: dict) -> dict:
     """Everything one scenario x seed contributes to the report (JSON-able; run by any core.sweep backend)."""
     from bench.methods import warm_up
@@ -354,6 +378,7 @@ def run_job(spec: dict) -> dict:
         out["leak_single"] = timed("leak_single", lambda: leak_single(ctx, grid))
         targets = ["retrain", *[m for m in grid.leak_methods if m in approx]]
         out["leak_group"] = timed("leak_group", lambda: leak_group(ctx, targets, grid))
+    out["competition"] = timed("competition", lambda: competition(exp, grid))
     secs["total"] = time.perf_counter() - t0
     out["seconds"] = secs
     return out
@@ -857,6 +882,126 @@ def claims_pseudo(facts: dict) -> str:
     return "\n".join(lines)
 
 
+# -- 6. forgetting quality as the NeurIPS 2023 unlearning competition scores it ---------------------------------
+def _ranks(values: list[float]) -> np.ndarray:
+    """Ranks 0..n-1, tied values sharing their mean rank (what Spearman's ρ needs)."""
+    v = np.asarray(values, dtype=float)
+    r = np.empty(len(v))
+    r[v.argsort(kind="stable")] = np.arange(len(v))
+    for x in np.unique(v):
+        r[v == x] = r[v == x].mean()
+    return r
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation; NaN when either side ranks nothing (all equal)."""
+    ra, rb = _ranks(a), _ranks(b)
+    return float(np.corrcoef(ra, rb)[0, 1]) if ra.std() > 0 and rb.std() > 0 else float("nan")
+
+
+def anchors_apart(job: dict) -> bool:
+    """Is the ceiling above the floor by more than two standard errors of their difference? Only then is there room
+    between them to place a method (at small N, or where θ_o's seeds already behave like retrains, there is none)."""
+    c, f = job["ceiling"], job["floor"]
+    if c["F"] is None or f["F"] is None:
+        return False
+    return c["F"] - f["F"] > 2 * math.hypot(c["se"] or 0.0, f["se"] or 0.0)
+
+
+def section_quality_competition(runs: Runs, produced: str) -> tuple[str, dict]:
+    parts, facts = [], {}
+    for sc in runs.scenarios():
+        jobs = [j for j in runs.get(sc, "competition") if "methods" in j]
+        skipped = [j["skipped"] for j in runs.get(sc, "competition") if "skipped" in j]
+        if not jobs:
+            parts.append(f"**{TITLES[sc]}**: " + (f"not scored: {skipped[0]}" if skipped else
+                                                  "not in these results (produced before issue 23)."))
+            continue
+
+        def cells(name: str, got: list[dict]) -> list[str]:
+            place = [(x["F"] - j["floor"]["F"]) / (j["ceiling"]["F"] - j["floor"]["F"]) for x, j in zip(got, jobs)
+                     if x["F"] is not None and anchors_apart(j)]
+            failed = sum(x["failed"] for x in got)
+            ns = sorted({x["n"] for x in got if x["n"] is not None})
+            return [name + (f" ({failed} runs failed)" if failed else ""), ms([x["F"] for x in got]),
+                    ms([x["se"] for x in got]), ms([x["final"] for x in got]),
+                    "–" if name.startswith(("ceiling", "floor")) else ms(place), ", ".join(map(str, ns)) or "–",
+                    jobs[0]["protocol"]]
+
+        names = list(jobs[0]["methods"])
+        rows = [cells("ceiling (a second pool of retrains)", [j["ceiling"] for j in jobs])]
+        rows += [cells(n, [j["methods"][n] for j in jobs if n in j["methods"]]) for n in names]
+        rows.append(cells("floor (θ_o's seeds)", [j["floor"] for j in jobs]))
+        parts.append(f"**{TITLES[sc]}** (seeds: {len(jobs)}" + (f"; {len(skipped)} not scored: θ_o learned nothing"
+                                                                  if skipped else "") + ")\n\n" + table(
+            ["model", "F", "se (per seed)", "final score", "between anchors", "N", "protocol"], rows))
+        approx = [n for n in names if n != "retrain"]
+        facts[sc] = {"F": {n: mean([j["methods"][n]["F"] for j in jobs if n in j["methods"]]) for n in approx},
+                     "gap": {n: mean(avg_gap(runs, sc, n)) for n in approx},
+                     "anchors": [(j["ceiling"]["F"], j["floor"]["F"], anchors_apart(j)) for j in jobs],
+                     "n": jobs[0]["n"]}
+    text = ("## 6. Forgetting quality (NeurIPS 2023 unlearning competition score)\n\n" + produced + "\n\n"
+            "The competition's score (Triantafillou et al. 2024; `core.quality`, ported from the released scorer): N "
+            "runs of each method from one θ_o (protocol A, as the competition ran it; the runs differ in their seed) "
+            "against N retrains; for each forget example an attacker who sees one model's logit-scaled confidence "
+            "tells the two pools apart with a threshold or an interval, its (ε, δ = 1e-5) bound is binned, and F is "
+            "the mean over the forget set of 2^−bin (1 = indistinguishable). Final score = F · (RA_u / RA_r) · "
+            "(TA_u / TA_r). F is only comparable at equal N, since its ceiling grows with N: the ceiling row scores a "
+            "second, independent pool of retrains the same way, the floor row θ_o's seeds (no unlearning). se = "
+            "delete-d jackknife over disjoint halves of the pools, within one seed; 'between anchors' = (F − floor) "
+            "/ (ceiling − floor), 0 = no better than θ_o, 1 = as good as retraining, over the seeds whose ceiling "
+            "lies above the floor by more than two standard errors ('–' when none does: no room between them).\n\n" + "\n\n".join(parts))
+    return text, facts
+
+
+def claims_quality_competition(facts: dict) -> str:
+    if not facts:
+        return verdict_line(None, "Claim (issue 23): the competition's F ranks the methods as the report's other "
+                                  "output measures do. No scenario has forgetting-quality results here.")
+    pairs = [(sc, c, f, apart) for sc, fs in facts.items() for c, f, apart in fs["anchors"]]
+    above = sum(apart for *_, apart in pairs)
+    lines = [verdict_line(above == len(pairs), (
+        "Claim (the competition's design): exact unlearning scores above doing nothing — a second pool of retrains "
+        "(ceiling) above θ_o's seeds (floor) — so F can tell them apart at this N. Ceiling above floor by more than "
+        f"two standard errors in {above} of {len(pairs)} jobs: "
+        + "; ".join(f"{TITLES[sc]} {c:.3f} vs {f:.3f}" for sc, c, f, _ in pairs) + "."
+        + ("" if above == len(pairs) else " Where θ_o's seeds already answer the forget set like retrains (a "
+           "random forget set that θ_o generalises to), or N is small, F has no room to place a method.")))]
+    for sc, f in facts.items():
+        names = [n for n in f["F"] if np.isfinite(f["F"][n]) and np.isfinite(f["gap"][n])]
+        rho = spearman([f["F"][n] for n in names], [-f["gap"][n] for n in names]) if len(names) >= 3 else math.nan
+        by_f = _ranks([-f["F"][n] for n in names]) if names else []
+        by_gap = _ranks([f["gap"][n] for n in names]) if names else []
+        text = (f"Claim (issue 23): F ranks the methods as the report's other output measures do. {TITLES[sc]}, N = "
+                f"{f['n']}: Spearman's ρ between F and the negated SalUn avg gap (§1) over the {len(names)} "
+                f"approximate methods = {rho:.2f}. The avg gap because it is the report's one unsigned output-level "
+                "distance to retraining, computed for every method of every job; the verdict's output distance is "
+                "signed (an over-unlearned method lies on the far side of the band) and scaled by the retrain spread, "
+                "so its order is not an order of closeness.")
+        if names:
+            worst = max(range(len(names)), key=lambda i: abs(by_f[i] - by_gap[i]))
+            text += (f" Largest disagreement: {names[worst]} (rank {by_f[worst] + 1:g} by F, {by_gap[worst] + 1:g} by "
+                     "avg gap, of " + f"{len(names)}).")
+            defences = [n for n in ("orthogonal_replay", "rurk") if n in names]
+            if defences:
+                text += " The ReA and RURK defences: " + ", ".join(
+                    f"{n} F {f['F'][n]:.3f} (rank {by_f[names.index(n)] + 1:g} by F, "
+                    f"{by_gap[names.index(n)] + 1:g} by avg gap)" for n in defences) + "."
+        apart = all(a for *_, a in f["anchors"])
+        if not apart:
+            text += (" Not testable: the ceiling is not clear of the floor here, so F's order of the methods is "
+                     "within its own noise.")
+        elif not np.isfinite(rho):
+            text += (" Not testable: fewer than three methods, or F (or the avg gap) is the same for all of them, so "
+                     "there is no order to compare.")
+        elif rho <= 0:
+            text += (f" {DIFFERS_SHORT} F reads every forget example's confidence under N runs against N retrains, "
+                     "while the avg gap compares one model's accuracies and MIA-efficacy on the whole set: a method "
+                     "can match the retrains' accuracy while its confidences stay far from theirs (the issue's SSD).")
+        lines.append(verdict_line(rho > 0 if apart and np.isfinite(rho) else None, text))
+    return "\n".join(lines)
+
+
 # -- figures -----------------------------------------------------------------------------------------------------
 def _err(vals: list[list[float]]) -> tuple[list[float], list[float]]:
     s = [stats(v) for v in vals]
@@ -1015,6 +1160,8 @@ def render(meta: dict, results: list[dict], out: Path, fig_format: str) -> Path:
     s5, f5 = section_pseudo(runs, produced + f" Yardstick: {grid['n_order']} retrains with θ_o's initialisation and "
                             f"another data order and {grid['n_init']} with another initialisation per seed; controls "
                             "as listed.")
+    s6, f6 = section_quality_competition(runs, produced + (f" Forgetting quality: N = {grid['quality_n']} models per "
+                                                           "pool, protocol A." if "quality_n" in grid else ""))
     caption = f"{cmd} · grid {grid['name']} · seeds {grid['seeds']} · commit {meta['commit']}"
     figs = figures(runs, out, fig_format, caption)
 
@@ -1045,13 +1192,15 @@ def render(meta: dict, results: list[dict], out: Path, fig_format: str) -> Path:
         "## Summary of claims", "",
     ]
     claims = [("1. Quality", claims_quality(f1)), ("2. Leak", claims_leak(f2)), ("3. ReA", claims_rea(f3)),
-              ("4. RURK", claims_rurk(f4)), ("5. Pseudo-convergence", claims_pseudo(f5))]
+              ("4. RURK", claims_rurk(f4)), ("5. Pseudo-convergence", claims_pseudo(f5)),
+              ("6. Forgetting quality", claims_quality_competition(f6))]
     summary = "\n".join(f"**{k}**\n\n{v}\n" for k, v in claims)
     body = [s1 + fig("fig1"), "### Claims\n\n" + claims[0][1],
             s2 + fig("fig2"), "### Claims\n\n" + claims[1][1],
             s3 + fig("fig3"), "### Claims\n\n" + claims[2][1],
             s4 + fig("fig4"), "### Claims\n\n" + claims[3][1],
-            s5 + fig("fig5"), "### Claims\n\n" + claims[4][1]]
+            s5 + fig("fig5"), "### Claims\n\n" + claims[4][1],
+            s6, "### Claims\n\n" + claims[5][1]]
     appendix = ["## Appendix: configs and job times", ""]
     for r in results:
         secs = ", ".join(f"{k} {v:.0f} s" for k, v in r["seconds"].items())

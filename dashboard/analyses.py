@@ -350,3 +350,30 @@ def warm_up_umap() -> None:
     except ImportError:  # pragma: no cover - the probes are part of the engine
         return
     warm_up(background=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# forgetting quality as the NeurIPS 2023 competition scores it: last in "Run everything" (it trains pools of N
+# models each, the most expensive analysis there, so every other view appears before it starts)
+# ---------------------------------------------------------------------------------------------
+def theta_o_learned(run: Run) -> bool:
+    """A θ_o no better than the majority class (`results.warnings`) gets no score: every comparison is void."""
+    return not run.results.warnings
+
+
+@analysis_def("quality", "Forgetting quality", ("core.quality",), "core/quality",
+              defaults={"n": 32, "protocol": "A"}, applies=theta_o_learned)
+def _quality(run, progress, n: int, protocol: str):
+    """Each method's F and final score against N retrains, between the ceiling and the floor (`core.quality`)."""
+    from core.quality import quality
+
+    if not theta_o_learned(run):
+        raise ResidueError("No forgetting quality: " + " ".join(run.results.warnings))
+    return quality(run.exp, n=int(n), protocol=protocol, progress=progress)
+
+
+def protocol_text(report) -> tuple[str, str]:
+    """(the report's protocol in one line, why a method with little randomness scores differently under A and B)."""
+    from core.quality import PROTOCOL_NOTE, PROTOCOLS
+
+    return f"Protocol {report.protocol}: {PROTOCOLS[report.protocol]}.", PROTOCOL_NOTE

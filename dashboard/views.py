@@ -522,6 +522,37 @@ def embedding(run, big: bool = False, get: Get | None = None, models: list[str] 
         f.embedding_figure(emb, models, selected, big=big), "Embedding")]
 
 
+@memoised
+def quality(run, big: bool = False, get: Get | None = None, model: str | None = None,
+            selected: int | None = None, **settings) -> list[Panel]:
+    """The competition's forgetting quality between its anchors, and one method's ε per forget example (none for a
+    run whose θ_o learned nothing: its page says why)."""
+    from .figures import quality as f
+
+    if run.results.warnings:
+        return []
+    rep = _getter(run, get)("quality", **settings)
+    if rep is None:
+        return []
+    model = model if model in rep.methods else next(iter(rep.methods), None)
+    panels = [Panel(
+        "quality-scores", "Forgetting quality: each method between retraining and doing nothing",
+        "For each forget example an attacker sees one model's confidence and tries to tell N runs of the method from "
+        "N retrains; F is the mean over the examples of the points its ε earns (1 = indistinguishable), and the final "
+        "score scales F by the method's retain and test accuracy relative to the retrains'. The blue band is a second "
+        "pool of retrains scored the same way (the best any method can reach at this N), the grey one θ_o's seeds "
+        "(no unlearning at all): read each dot against them, never against 1.",
+        f.score_figure(rep, big=big), f.SECTION)]
+    if model is not None and rep.methods[model].score is not None:
+        panels.append(Panel(
+            "quality-examples", f"ε per forget example: {model} against the retrains",
+            "Each dot is one forget example: how well an attacker tells this model's runs from the retrains on it (ε "
+            "at δ = 1e-5); the shaded bins earn 1, ½, ¼ … points and the examples past them earn none. Rows give the "
+            "same examples for the ceiling and the floor; click a dot to follow that sample in every view.",
+            f.epsilon_figure(rep, model, selected, big=big), f.SECTION))
+    return panels
+
+
 
 def warm(run) -> None:
     """Build what each page draws on its first visit with its widgets at their defaults, so that after "Run
@@ -559,6 +590,7 @@ def warm(run) -> None:
         from . import story
 
         steps.append(lambda: story.story(run))  # the story's steps (each builds its own view's panels)
+    steps.append(lambda: quality(run, False, None, model, sid))
     for step in steps:
         try:
             step()

@@ -73,6 +73,8 @@ name = "finetune"
 epochs = 1
 """
 
+QUALITY_N = 4  # models per pool of the forgetting-quality analysis in these tests (the product's default: 32)
+
 PAGES = ["story", "overview", "curves", "classes", "residuals", "landscape", "neighbourhood", "attacks",
          "relearning", "embedding", "report"]
 
@@ -96,7 +98,11 @@ def environment(tmp_path_factory):
 
     state.model_store.clear()
     state.runs.clear()
+    quality = state.ANALYSES["quality"].defaults
+    assert quality == {"n": 32, "protocol": "A"}  # the product's defaults...
+    quality["n"] = QUALITY_N  # ...and this file's: pools of 32 models each take most of a minute on 2 shared cores
     yield
+    quality["n"] = 32
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)
@@ -149,9 +155,9 @@ def test_fresh_visit_runs_the_default_preset_without_touching_anything(ran):
 
 
 # per page: the least number of figures once everything has run, and other key elements
-EXPECT = {"story": 1, "overview": 4, "curves": 1, "classes": 3, "residuals": 3, "landscape": 2, "neighbourhood": 3,
+EXPECT = {"story": 1, "overview": 6, "curves": 1, "classes": 3, "residuals": 3, "landscape": 2, "neighbourhood": 3,
           "attacks": 3, "relearning": 2, "embedding": 1, "report": 0}
-TABLES = {"overview": 2, "residuals": 1, "landscape": 1, "neighbourhood": 2, "attacks": 1, "relearning": 1,
+TABLES = {"overview": 3, "residuals": 1, "landscape": 1, "neighbourhood": 2, "attacks": 1, "relearning": 1,
           "classes": 1, "embedding": 1}
 
 
@@ -250,7 +256,7 @@ def test_run_everything_computed_every_view(ran):
     run = state.runs().get(ran.session_state["run_key"])
     assert not run.failed, run.failed
     for name in ("classes", "residuals", "verdict", "landscape", "neighbourhood", "embedding", "attack:rea_class",
-                 "attack:lira"):
+                 "attack:lira", "quality"):
         assert state.cached_analysis(run, name) is not None, name
     for name in ("trust", "attack:leak"):  # expensive: behind explicit buttons
         assert state.cached_analysis(run, name) is None, name
@@ -361,7 +367,8 @@ def test_a_restarted_server_serves_analyses_from_the_result_cache(ran, monkeypat
     for a in state.ANALYSES.values():
         if a.persist:
             monkeypatch.setattr(a, "compute", must_not_compute)
-    for name in ("classes", "residuals", "verdict", "landscape", "neighbourhood", "embedding", "attack:lira"):
+    for name in ("classes", "residuals", "verdict", "landscape", "neighbourhood", "embedding", "attack:lira",
+                 "quality"):
         got, first = state.analysis(fresh, name), state.cached_analysis(run, name)
         assert type(got) is type(first) and got is not first
         assert json.dumps(got.to_dict(), sort_keys=True, default=str) == \
@@ -479,7 +486,8 @@ def test_report_builds_self_contained_html(ran):
     assert key == ran.session_state["run_key"]
     assert html.count("Plotly.newPlot") >= 20  # every view's figures
     for section in ("Class views", "Residual heatmap", "Loss landscape", "Perturbation neighbourhood", "Attacks",
-                    "Reminiscence (relearning)", "Embedding", "Verdict yardstick"):
+                    "Reminiscence (relearning)", "Embedding", "Verdict yardstick",
+                    "Forgetting quality (NeurIPS 2023 competition score)", "ε per forget example"):
         assert section in html, section
     assert "class='badge'" in html and "Not in this report" not in html
     assert html.count("<script") == 2 and "<script src" not in html  # plotly.js inline, once
@@ -493,6 +501,121 @@ def test_presentation_mode_renders(ran):
     assert len(ran.get("plotly_chart")) >= 3
     ran.session_state["big"] = False
     ran.run()
+
+
+def test_overview_shows_forgetting_quality_after_run_everything(ran):
+    """Run everything computes the competition's score last; the Overview shows it after "From the outside", N and
+    the protocol on its figures, and results.json carries it."""
+    import json
+
+    from core.quality import QualityReport
+    from dashboard import analyses, state
+
+    assert list(state.ANALYSES)[-1] == "quality"  # "Run everything" computes it after every other analysis
+    run = state.runs().get(ran.session_state["run_key"])
+    rep = state.cached_analysis(run, "quality")
+    assert isinstance(rep, QualityReport) and rep.n == QUALITY_N and rep.protocol == "A"
+    assert list(rep.methods) == analyses.methods(run) and rep.ceiling.f > rep.floor.f
+    assert json.loads(run.results.to_json())["sections"]["quality"]["n"] == QUALITY_N  # in results.json
+    ran.switch_page("pages/overview.py").run()
+    no_exception(ran)
+    heads = [s.value for s in ran.subheader]
+    section = "Forgetting quality (NeurIPS 2023 competition score)"
+    assert heads.index(section) > heads.index("From the outside")
+    titles = [(json.loads(c.proto.spec)["layout"].get("title") or {}).get("text", "") for c in ran.get("plotly_chart")]
+    shown = [t for t in titles if t.startswith(f"N = {QUALITY_N} models per pool · protocol A")]
+    assert len(shown) == 2  # each method between its anchors, and one method's ε per example
+    table = next(d.value for d in ran.dataframe if "F" in d.value.columns)
+    assert list(table["model"]) == ["ceiling (retrains)", *rep.methods, "floor (θ_o's seeds)"]
+    assert any("grows with N" in c.value for c in ran.caption)
+    ran.selectbox(key="ov.quality.model").set_value(list(rep.methods)[-1]).run()
+    no_exception(ran)
+    assert any(f"ε per forget example: {list(rep.methods)[-1]}" in s.value for s in ran.subheader)
+    ran.selectbox(key="ov.quality.model").set_value(list(rep.methods)[0]).run()
+
+
+def test_clicking_an_example_of_the_quality_strip_follows_it(ran, monkeypatch):
+    """A click on a dot of the ε strip follows that forget sample in every view. AppTest cannot click a plotly
+    point: the selection Streamlit would hand the page (curve and point index; customdata when plotly sends it) is
+    given to the page through `ui.new_selection`."""
+    import json
+
+    from dashboard import state, ui, views
+
+    run = state.runs().get(ran.session_state["run_key"])
+    ids = [int(i) for i in run.results.forget_indices]
+    ran.switch_page("pages/overview.py").run()
+    before = ran.session_state["sample.id"]
+    fig = views.quality(run, False, None, ran.session_state["ov.quality.model"], before)[-1].fig
+    curve = next(i for i, t in enumerate(fig.data) if len(t.x) == len(ids) and t.name != "ceiling (retrains)")
+    real = ui.new_selection
+    for point, customdata in ((7, None), (11, [ids[11], 50.0, 0.0, "separated"])):
+        once = [{"points": [{"curve_number": curve, "point_index": point, "customdata": customdata}]}]
+        monkeypatch.setattr(ui, "new_selection", lambda key: (once.pop() if once else None)
+                            if key == "quality-examples" else real(key))
+        ran.run()
+        no_exception(ran)
+        assert ran.session_state["sample.id"] == ids[point] != before
+        traces = [{t.get("name") for t in json.loads(c.proto.spec)["data"]} for c in ran.get("plotly_chart")]
+        assert any({"ceiling (retrains)", f"followed sample #{ids[point]}"} <= t for t in traces)  # starred at once
+    monkeypatch.undo()
+    ran.switch_page("pages/neighbourhood.py").run()
+    no_exception(ran)
+    assert ran.selectbox(key="sample.pick.neighbourhood").value == ids[11]  # and followed in the other views
+    ran.selectbox(key="sample.pick.neighbourhood").set_value(views.default_sample(run)).run()
+
+
+def test_forgetting_quality_is_cancellable_and_skipped_for_a_theta_o_that_learned_nothing(ran):
+    from dataclasses import replace
+
+    from core import Cancelled, Progress
+    from core.errors import ResidueError
+    from dashboard import state, views
+
+    run = state.runs().get(ran.session_state["run_key"])
+    fresh = state.Run(run.key, run.config, run.exp, run.results, run.data_label)
+    stop = Progress(lambda e: stop.cancel())  # Stop pressed as the first pool starts
+    with pytest.raises(Cancelled):
+        state.analysis(fresh, "quality", stop, n=QUALITY_N + 1)
+    assert state.cached_analysis(fresh, "quality", n=QUALITY_N + 1) is None
+    degenerate = state.Run("degenerate", run.config, run.exp,
+                           replace(run.results, warnings=["θ_o is no better than the most frequent class."]),
+                           run.data_label)
+    assert not state.ANALYSES["quality"].applies(degenerate)  # not in "Run everything"
+    assert views.quality(degenerate, False) == []  # no panel, in the page or the report
+    with pytest.raises(ResidueError, match="No forgetting quality: θ_o is no better"):
+        state.analysis(degenerate, "quality")
+
+
+def test_quality_figures_show_n_the_anchors_and_every_example():
+    """Pure figures from a report's dict (as results.json holds it): N and protocol in both titles, the anchors as
+    bands behind the rows, a method that could not be scored said so, every example clickable by its dataset index,
+    a separated example drawn in the cap column."""
+    from core.quality import forgetting_quality
+    from dashboard.figures import quality as f
+    from dashboard.figures.embedding import point_ids
+
+    rng = np.random.default_rng(0)
+    retrains = rng.normal(0, 1, (8, 5))
+    near, far = retrains + rng.normal(0, 0.3, (8, 5)), retrains + 40.0
+    acc = {"retain": np.full(8, 0.9), "test": np.full(8, 0.8)}
+    score = {k: forgetting_quality(x, retrains, acc, acc, halves=4).to_dict() for k, x in
+             (("ceiling", rng.normal(0, 1, (8, 5))), ("m", near), ("floor", far))}
+    report = {"n": 8, "protocol": "B", "forget_indices": [5, 9, 14, 20, 31], "ceiling": score["ceiling"],
+              "floor": score["floor"], "methods": {"m": {"score": score["m"], "note": ""},
+                                                    "broken": {"score": None, "note": "not scored: 3 of 8 ran"}}}
+    fig = f.score_figure(report)
+    assert fig.layout.title.text.startswith("N = 8 models per pool · protocol B")
+    kinds = [s.type for s in fig.layout.shapes]  # in F and in the final score: each anchor's line, and its band
+    assert kinds.count("line") == 4 and kinds.count("rect") == 2  # (θ_o + 40 scores 0 ± 0: a line, no band)
+    assert any("not scored: 3 of 8 ran" in a.text for a in fig.layout.annotations)
+    strip = f.epsilon_figure(report, "m", selected=14)
+    assert strip.layout.title.text == fig.layout.title.text
+    rows = [t for t in strip.data if len(t.x) == 5]
+    assert [t.name for t in rows] == ["ceiling (retrains)", "m", "floor (θ_o's seeds)"]
+    assert max(rows[2].x) == max(strip.layout.xaxis.tickvals)  # θ_o + 40: every example at the cap
+    assert sum(t.name == "followed sample #14" for t in strip.data) == 3  # starred in every row
+    assert point_ids(strip, {"points": [{"curve_number": strip.data.index(rows[1]), "point_index": 3}]}) == [20]
 
 
 # ---------------------------------------------------------------------------------------------

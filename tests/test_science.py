@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["## 1. Unlearning quality", "## 2. Unlearning leak", "## 3. Reminiscence attack",
-            "## 4. Residual knowledge", "## 5. Pseudo-convergence"]
+            "## 4. Residual knowledge", "## 5. Pseudo-convergence", "## 6. Forgetting quality"]
 
 
 def _section(text: str, title: str) -> str:
@@ -43,6 +43,10 @@ def test_quick_report(tmp_path: Path) -> None:
     for method in ("retrain", "finetune", "orthogonal_replay", "rurk"):
         assert f"| {method} |" in quality
     assert "digits, forget class 7" in report and "digits, forget random 10%" in report
+    competition = _section(report, SECTIONS[5])  # every method between the anchors, the RURK and ReA defences too
+    for row in ("ceiling (a second pool of retrains)", "retrain", "orthogonal_replay", "rurk", "floor (θ_o's seeds)"):
+        assert competition.count(f"| {row} |") == 2, row  # one table per scenario
+    assert "N = 4 models per pool, protocol A" in competition and "Spearman's ρ" in competition
 
 
 def test_run_jobs_in_process() -> None:

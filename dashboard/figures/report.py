@@ -14,6 +14,7 @@ def panels(run, big: bool = False) -> tuple[list, list[str]]:
             out.extend(getattr(views, name)(run, big))
             if name == "overview":
                 out.extend(views.verdict(run, big))
+                out.extend(views.quality(run, big))
         except state.EngineMissing as e:
             missing.append(str(e))
         except ResidueError as e:

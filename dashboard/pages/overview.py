@@ -2,8 +2,9 @@
 import streamlit as st
 
 from dashboard import ui, views
-from dashboard.analyses import computed_trust
+from dashboard.analyses import computed_trust, protocol_text
 from dashboard.figures import overview as figs
+from dashboard.figures.embedding import point_ids
 from dashboard.figures.residuals import evidence_rows, measure_label, verdict_rows
 
 ui.header("Overview & verdict",
@@ -65,3 +66,35 @@ if run is not None:
     })
     for panel in views.overview(run, ui.big()):
         ui.show(panel, run)
+    st.subheader("Forgetting quality (NeurIPS 2023 competition score)")
+    st.caption("F asks, for every forget example, how well an attacker who sees one model's confidence on it can tell "
+               "N runs of a method from N retrains, and averages the points each example's ε earns (1 = no attacker "
+               "can tell). Its ceiling grows with N — even a second pool of retrains scores well below 1 at small "
+               "N — so F is compared only at equal N, against this run's own ceiling and floor.")
+    if r.warnings:
+        st.warning("No forgetting quality for this run: " + " ".join(r.warnings), icon=":material/warning:")
+    else:
+        quality = ui.analysis(run, "quality")
+        if quality is not None:
+            st.dataframe(quality.rows(), hide_index=True, width="stretch", key="ov.quality.table", column_config={
+                "F": st.column_config.NumberColumn(format="%.3f"), "±": st.column_config.NumberColumn(format="%.3f"),
+                "final": st.column_config.NumberColumn(format="%.3f"),
+                "forget acc": st.column_config.NumberColumn(format="percent")})
+            names = list(quality.methods)
+            model = st.selectbox("Method whose forget examples are shown", names, key="ov.quality.model",
+                                 help="Its ε on every forget example, beside the ceiling's and the floor's.") \
+                if names else None
+            sid, sel = ui.followed_sample(run), ui.new_selection("quality-examples")
+            panels = views.quality(run, ui.big(), ui.getter(run), model, sid)
+            picked = point_ids(panels[-1].fig, sel) if sel and panels else []
+            if picked and picked[0] != sid:  # a click on an example: follow it here and in every other view
+                ui.follow(picked[0])
+                panels = views.quality(run, ui.big(), ui.getter(run), model, ui.followed_sample(run))
+            for panel in panels:
+                ui.show(panel, run, select=panel.key == "quality-examples")
+            line, note = protocol_text(quality)
+            st.caption(line)
+            with ui.section("Protocols A and B: why a deterministic method can score 0 under A", "ov.quality.note") \
+                    as opened:
+                if opened:
+                    st.markdown(note)
