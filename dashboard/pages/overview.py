@@ -81,6 +81,8 @@ if run is not None:
                 "final": st.column_config.NumberColumn(format="%.3f"),
                 "forget acc": st.column_config.NumberColumn(format="percent")})
             names = list(quality.methods)
+            if names:
+                ui.widget_default("ov.quality.model", names, names[0])  # options change with the run
             model = st.selectbox("Method whose forget examples are shown", names, key="ov.quality.model",
                                  help="Its ε on every forget example, beside the ceiling's and the floor's.") \
                 if names else None

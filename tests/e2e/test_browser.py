@@ -33,7 +33,7 @@ PAGES = [  # (sidebar label, title on the page, least number of plotly figures d
     ("Report & export", "Report & export", 0),
     ("The story in five steps", "What does machine unlearning leave behind?", 1),
 ]
-RUN_TIMEOUT_MS = 240_000
+RUN_TIMEOUT_MS = 480_000  # a cold run of the default preset, forgetting quality's pools included
 
 
 def idle(page, timeout: int = RUN_TIMEOUT_MS, after_action: bool = True) -> None:
