@@ -125,7 +125,8 @@ def main() -> None:
                 if "efficacy" in r.extra:
                     extra = f" efficacy {r.extra['efficacy']:.3f}"
                 if "privacy" in r.extra:
-                    extra = f" privacy score {r.extra['privacy']['score']:.3f}"
+                    cmp = get_attack(name, thresholds="comparator").run(ctx, target)[0].extra["privacy"]["score"]
+                    extra = f" privacy score {r.extra['privacy']['score']:.3f} (Comparator's thresholds {cmp:.3f})"
                 if "forget_acc_after" in r.extra and r.attack == "rea_sample":
                     extra = (f" forget acc {r.extra['forget_acc_before']:.3f} -> "
                              f"{r.extra['forget_acc_after']:.3f} after reminiscence")
