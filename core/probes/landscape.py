@@ -13,8 +13,8 @@ once for the centre and each direction and combined per point (exact: z(θ_c + �
 Σ c_i z(d_i) for a Linear/Conv layer); the rest of the network runs point by point with plain
 F.linear/F.conv2d on all samples at once, which keeps each layer's activations in cache and its matmuls
 large. Stacking points into batched matmuls (`vmap(functional_call)`, chunk by chunk) pays only where a
-point's work is too small to amortise the per-point dispatch (`BATCH_BELOW`, measured by
-bench/probes.py); `evaluate_loop` is the plain per-point reference the tests and the bench compare with.
+point's matmuls are too small to pay for their own dispatch (`BATCH_BELOW`, measured by
+bench/landscape.py); `evaluate_loop` is the plain per-point reference the tests and the bench compare with.
 Grids use D_f whole and a fixed class-stratified sample of D_r (`ProbeData.retain_sample`); the sizes
 are recorded in each result.
 """
@@ -36,10 +36,12 @@ from .common import ProbeData
 
 Sets = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
-# Points are stacked into batched matmuls only when samples × parameters after the first layer is below
-# this: there a point's own work (a few MFLOP) is smaller than the ~0.1 ms of dispatch a point costs. Above
-# it a plain per-point pass is faster (bench/probes.py prints both at every preset's model size).
-BATCH_BELOW = 2_000_000
+# Points are stacked into batched matmuls only when the network after its first layer has fewer parameters
+# than this: then each point's matmuls are too small to pay for the dispatch of a pass of their own (about
+# 0.1-0.3 ms a point), whatever the number of samples. Measured on 2 cores: MLP 2-64-64 (4,290 parameters
+# after the first layer) batched is 1.1x faster at 1,000 samples and 2.6x at 50; MLP 64-256-256 (68,362) point
+# by point is 1.3-3.4x faster from 50 to 1,000 samples. bench/landscape.py prints both choices per model.
+BATCH_BELOW = 16_384
 
 
 def flat_params(model: nn.Module) -> torch.Tensor:
@@ -120,7 +122,7 @@ class Evaluator:
         later = [tuple(p.shape) for m in leaves for p in m.parameters()]
         if later != [sh for n, sh in zip(self.spec.names, self.spec.shapes) if n not in plan[2]]:
             return True  # parameters not registered in the order they run: leave it to functional_call
-        return len(self.y) * (sum(self.spec.sizes) - first) < BATCH_BELOW
+        return sum(self.spec.sizes) - first < BATCH_BELOW
 
     @torch.no_grad()
     def evaluate(self, center: torch.Tensor, dirs: torch.Tensor, coords: torch.Tensor) -> dict[str, np.ndarray]:
