@@ -146,9 +146,9 @@ def _chain_loss_grad(template: nn.Module, chain: Chain) -> Callable:
         for i in range(len(chain) - 1, -1, -1):
             wn, bn, _ = chain[i]
             h = inputs[i]
-            torch.bmm(d.transpose(1, 2), h, out=gv[wn])  # straight into the flat gradient: no copy
+            gv[wn].copy_(torch.bmm(d.transpose(1, 2), h))
             if bn is not None:
-                torch.sum(d, 1, out=gv[bn])
+                gv[bn].copy_(d.sum(1))
             if i > 0:
                 d = torch.bmm(d, p[wn])
                 if chain[i - 1][2]:  # ReLU backward (h is the ReLU's output); one kernel, as autograd does
