@@ -121,9 +121,18 @@ def _ours(L, o, sets, center, dirs, coords, batch_below=None):
     return np.stack([res["forget"], res["retain"]], 1)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     import numpy as np
     import torch
+
+    ap = argparse.ArgumentParser(description="Residue's landscape beside loss-landscapes and a plain loop.")
+    ap.add_argument("--cases", default="", help="only the models whose label contains one of these (comma-separated)")
+    ap.add_argument("--threads", default="1,2", help="thread counts to time (comma-separated)")
+    ap.add_argument("--repeats", type=int, default=0, help="best of this many runs (default 5, or 3 for big grids)")
+    args = ap.parse_args(argv if argv is not None else sys.argv[1:] if __name__ == "__main__" else [])
+    wanted = [c for c in args.cases.split(",") if c]
 
     from core.probes import landscape as L
 
@@ -137,6 +146,8 @@ def main() -> None:
     threads0 = torch.get_num_threads()
     misses = []
     for label, config, steps in _cases():
+        if wanted and not any(w in label for w in wanted):
+            continue
         exp, data = _models(config)
         o, u, r = (exp.models[k] for k in ("original", "finetune", "retrain"))
         sets = L._sets(data, full_retain=True)
@@ -152,14 +163,14 @@ def main() -> None:
         rule = "batched" if ev.batches() else "per point"
         print(f"-- {label}: {sum(p.numel() for p in o.parameters()):,} parameters, {nf} forget + {len(y) - nf} "
               f"retain samples, {steps}x{steps} plane, {flops / 1e9:.1f} GFLOP (peer's count); rule: {rule} --")
-        for threads in (1, 2):
+        for threads in (int(x) for x in args.threads.split(",")):
             torch.set_num_threads(threads)
             fns = {"Residue": lambda: _ours(L, o, sets, fo, dirs, coords),
                    "Residue, other choice": lambda: _ours(L, o, sets, fo, dirs, coords, 0 if ev.batches() else 10**15),
                    "plain loop": lambda: plain_loop(o, fo, dirs, coords, X, y, nf)}
             if have_peer:
                 fns["loss-landscapes"] = lambda: peer_plane(o, u, r, X, y, nf, steps)
-            repeats = 5 if steps == GRID and len(y) * len(fo) < 2e8 else 3
+            repeats = args.repeats or (5 if steps == GRID and len(y) * len(fo) < 2e8 else 3)
             t, peak = with_peak(fns, repeats)
             ref = t["loss-landscapes" if have_peer else "plain loop"].out
             err = max(float(np.abs(v.out - ref).max()) for v in t.values())
