@@ -1,7 +1,8 @@
 """How every script in bench/ times things, so that two sides of a comparison are timed the same way.
 
 * `interleaved`: the contenders run in turn, round after round, and each keeps its best of the same N
-  runs: a burst of load from another process hits all of them alike instead of one.
+  runs: a burst of load from another process hits all of them alike instead of one. `paired` gives the
+  median of per-round ratios beside the ratio of bests.
 * `matmul_peak`: a float32 matmul, timed as one more contender in the same rounds, is the yardstick;
   `share` prints achieved FLOP/s as a share of it, a figure that means the same on a quiet and a busy
   machine.
@@ -51,6 +52,14 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int = 5, warm: bool 
             if wall < rec.best:
                 rec.best, rec.cpu = wall, cpu
     return out
+
+
+def paired(a: Timing, b: Timing) -> float:
+    """Median over rounds of a's time / b's time in the same round: on a busy machine a burst of load lands
+    on both runs of a round, so this ratio is steadier than a ratio of bests (print both)."""
+    import statistics
+
+    return statistics.median(x / y for x, y in zip(a.runs, b.runs))
 
 
 def matmul_task(n: int = 1024, reps: int = 10) -> tuple[Callable[[], None], float]:

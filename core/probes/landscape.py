@@ -185,7 +185,6 @@ class Evaluator:
         """One point at a time: its parameters after the first layer (c_rest + c @ d_rest), its first-layer
         output (z_c + c @ z_d), then the remaining layers on every sample at once; fills ce and correct."""
         zc, zd = z_c.reshape(1, -1), z_d.reshape(len(z_d), -1)
-        y = self.y.view(-1, 1)
         for i in range(len(coords)):
             c = coords[i:i + 1]
             flat = torch.addmm(c_rest.unsqueeze(0), c, d_rest).squeeze(0).split(sizes)
@@ -196,12 +195,12 @@ class Evaluator:
                 elif type(m) is nn.Conv2d:
                     h = F.conv2d(h, flat[j].view(shapes[j]), flat[j + 1] if m.bias is not None else None,
                                  m.stride, m.padding, m.dilation, m.groups)
-                else:
-                    h = m(h)
+                else:  # few kernels a point: every one costs a dispatch (and a thread wake-up)
+                    h = h.relu_() if type(m) is nn.ReLU else m(h)
                     continue
                 j += 1 + (m.bias is not None)
-            ce[i] = torch.logsumexp(h, -1) - h.gather(1, y).squeeze(1)
-            correct[i] = h.argmax(-1) == self.y
+            ce[i] = F.cross_entropy(h, self.y, reduction="none")
+            torch.eq(h.argmax(-1), self.y, out=correct[i])
 
     def _reduce(self, ce: torch.Tensor, correct: torch.Tensor) -> dict[str, np.ndarray]:
         out = {}
