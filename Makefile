@@ -27,6 +27,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'  # loss-landscapes, the peer bench/landscape.py times against
 	$(PY) bench/run.py
 
 # The science report (reports/science.md): 3 seeds, about 10-25 minutes on 2 cores; --quick for a 1-minute check.

@@ -6,9 +6,10 @@
 forget / retain / test accuracy; then the wall time of the whole comparison.
 
 Budgets: every approximate method <= 25% of retrain, orthogonal_replay <= 15%; the full comparison <= 30 s.
-Timings on a shared 2-core machine are noisy, so each method (and retrain) is timed again three times
-and the best of the three is shown beside the in-run figure; the verdict uses the best-of-three wall-time
-ratio. The CPU-time ratio (process time, best of three) is printed as a cross-check that other processes
+Timings on a shared 2-core machine are noisy, so each method (and retrain) is timed again three times,
+in turns with each other and with a matmul that gives the run's peak (bench/timing.py), and the best of the
+three is shown beside the in-run figure; the verdict uses the best-of-three wall-time ratio; retrain's
+throughput is also given as a share of the peak. The CPU-time ratio (process time, best of three) is printed as a cross-check that other processes
 on the machine disturb less (run with OMP_NUM_THREADS=1 for the cleanest figure).
 Before anything is timed, one step of each optimiser runs once: the first `optimizer.step()` in a
 process pays about 2 s of one-off imports, which would otherwise land on whichever model trains first.
@@ -23,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.timing import TRAIN, forward_flops, load, share, with_peak  # noqa: E402
 
 APPROX_BUDGET = 0.25
 BUDGETS = {"orthogonal_replay": 0.15}
@@ -68,28 +71,22 @@ def main() -> None:
         original = exp.models["original"]
         split = exp.prepare()
         Xr, yr = split.tensors("retain")
-        best: dict[str, float] = {}
-        cpu: dict[str, float] = {}
+        # retrain and every approximate method, best of REPEATS, in turns with each other and with the matmul
+        # yardstick (bench/timing.py); a method's own `seconds` is what it reports, so time it that way too
+        def retrain() -> float:
+            return train(exp.fresh_model(), Xr, yr, cfg.recipe, seed=cfg.seed).seconds
 
-        def keep(name: str, wall: float, c: float) -> None:
-            best[name] = min(best.get(name, float("inf")), wall)
-            cpu[name] = min(cpu.get(name, float("inf")), c)
-
-        for _ in range(REPEATS):
-            model = exp.fresh_model()
-            c = time.process_time()
-            log = train(model, Xr, yr, cfg.recipe, seed=cfg.seed)
-            keep("retrain", log.seconds, time.process_time() - c)
-            for n in names:
-                if methods.get(n).exact:
-                    continue
-                c = time.process_time()
-                r = get_method(n).unlearn(original, task)
-                keep(n, r.seconds, time.process_time() - c)
+        fns = {"retrain": retrain, **{n: (lambda n=n: get_method(n).unlearn(original, task).seconds)
+                                      for n in names if not methods.get(n).exact}}
+        t, peak = with_peak(fns, REPEATS, warm=False)
+        best = {k: v.best for k, v in t.items()}
+        cpu = {k: v.cpu for k, v in t.items()}
+        flops = TRAIN * forward_flops(exp.fresh_model(), split.dataset.input_shape) * cfg.recipe.epochs * len(yr)
 
     t_retrain = res.model("retrain").seconds
     print(f"  retrain: {t_retrain:.3f} s in the run, best of {REPEATS} {best['retrain']:.3f} s wall, "
-          f"{cpu['retrain']:.3f} s CPU")
+          f"{cpu['retrain']:.3f} s CPU, {share(flops, best['retrain'], peak)} (peak {peak / 1e9:.1f} GFLOP/s; "
+          f"{load()})")
     print(f"  {'method':<19}{'seconds':>8}{'x retr.':>8}{'best':>8}{'x retr.':>8}{'budget':>8}  "
           f"{'':<5}{'CPU x':>7}{'forget':>7}{'retain':>7}{'test':>7}  status")
     misses = []

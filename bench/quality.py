@@ -51,7 +51,7 @@ def main(argv: tuple[str, ...] | list[str] = ()) -> None:
     import torch
 
     from bench.methods import warm_up
-    from bench.run import matmul_peak, train_flops_per_sample
+    from bench.timing import forward_flops, matmul_peak
     from core import Experiment
     from core.cache import ModelStore
     from core.config import MethodConfig, load_config
@@ -70,7 +70,7 @@ def main(argv: tuple[str, ...] | list[str] = ()) -> None:
               "unset): each small parallel op then waits for a descheduled thread, often several times slower; "
               "OMP_WAIT_POLICY=PASSIVE (or 1 thread) avoids it")
     warm_up()
-    peaks = [matmul_peak()]
+    peaks = [matmul_peak() / 1e9]  # GFLOP/s
 
     # -- empty cache ----------------------------------------------------------------------------------
     walls, cpus, reports, store_dir = [], [], [], None
@@ -87,7 +87,7 @@ def main(argv: tuple[str, ...] | list[str] = ()) -> None:
         if store_dir is not None:
             shutil.rmtree(store_dir, ignore_errors=True)
         store_dir = d
-    peaks.append(matmul_peak())
+    peaks.append(matmul_peak() / 1e9)
     best = int(np.argmin(walls))
     rep = reports[best]
     train_s = sum(p.seconds for p in rep.pools.values())
@@ -101,7 +101,7 @@ def main(argv: tuple[str, ...] | list[str] = ()) -> None:
 
     exp = Experiment(cfg, store=ModelStore(store_dir), device="cpu")
     split = exp.prepare()
-    per_sample = train_flops_per_sample(exp.fresh_model(), split.dataset.input_shape)
+    per_sample = 3 * forward_flops(exp.fresh_model(), split.dataset.input_shape)  # forward + backward
     samples = cfg.recipe.epochs * (2 * n * len(split.retain) + n * len(split.train))
     gflops = per_sample * samples / train_s / 1e9
     peak = max(peaks)

@@ -17,37 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SECTIONS = ["foundation", "methods", "attacks_mia", "attacks_leak", "probes", "parsing", "quality", "dashboard"]
-
-
-def matmul_peak(n: int = 1024, reps: int = 30) -> float:
-    """GFLOP/s of an n x n float32 matmul on this machine, now (the yardstick for throughput)."""
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
-        a @ b
-    best = float("inf")
-    for _ in range(3):
-        t = time.perf_counter()
-        for _ in range(reps):
-            a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 * reps / best / 1e9
-
-
-def train_flops_per_sample(model, input_shape, batch: int = 64) -> float:
-    """FLOPs of one forward + backward per sample, counted by torch's FlopCounterMode."""
-    import torch
-    import torch.nn.functional as F
-    from torch.utils.flop_counter import FlopCounterMode
-
-    x = torch.randn(batch, *input_shape)
-    y = torch.zeros(batch, dtype=torch.long)
-    with FlopCounterMode(display=False) as fc:
-        F.cross_entropy(model(x), y).backward()
-    model.zero_grad(set_to_none=True)
-    return fc.get_total_flops() / batch
+SECTIONS = ["foundation", "methods", "attacks_mia", "attacks_leak", "probes", "landscape", "parsing", "quality",
+            "dashboard"]
 
 
 COLD = """
@@ -64,6 +35,8 @@ print(json.dumps({"import": t1 - t0, "run": t2 - t1, "models": {m.name: m.second
 
 def foundation() -> None:
     import torch
+
+    from bench.timing import TRAIN, forward_flops, load, share, with_peak
 
     from core import Experiment, ExperimentConfig
     from core.cache import ModelStore
@@ -91,22 +64,18 @@ def foundation() -> None:
             print(f"  {m.name:<18}{m.seconds:>9.3f}{m.seconds / t_retrain:>11.3f}{m.forget_acc:>8.3f}"
                   f"{m.retain_acc:>8.3f}{m.test_acc:>8.3f}")
         split = exp.prepare()
-        per_sample = train_flops_per_sample(exp.fresh_model(), split.dataset.input_shape)
         samples = exp.config.recipe.epochs * len(split.train)
-        # best of 3 trainings of θ_o's recipe (one run's time swings by a third on a shared machine)
+        flops = TRAIN * forward_flops(exp.fresh_model(), split.dataset.input_shape) * samples
+        # best of 3 trainings of θ_o's recipe, interleaved with the matmul yardstick (bench/timing.py)
         from core.training import train
 
         X, y = split.tensors(split.train)
-        times = []
-        for _ in range(3):
-            t = time.perf_counter()
-            train(exp.fresh_model(), X, y, exp.config.recipe, seed=exp.config.seed)
-            times.append(time.perf_counter() - t)
-        gflops = per_sample * samples / min(times) / 1e9
-    peak = matmul_peak()
-    print(f"  training throughput {gflops:.1f} GFLOP/s (batch {exp.config.recipe.batch_size}, best of 3 trainings "
-          f"of θ_o: {min(times):.2f} s, worst {max(times):.2f} s); "
-          f"1024x1024 fp32 matmul peak {peak:.1f} GFLOP/s; ratio {gflops / peak:.1%} (budget >= 20%)")
+        t, peak = with_peak({"train": lambda: train(exp.fresh_model(), X, y, exp.config.recipe, seed=exp.config.seed)},
+                            3)
+        best, worst = t["train"].best, max(t["train"].runs)
+    print(f"  training θ_o (batch {exp.config.recipe.batch_size}), best of 3 interleaved with a 1024x1024 fp32 "
+          f"matmul: {best:.2f} s (worst {worst:.2f} s), {share(flops, best, peak)} "
+          f"(peak {peak / 1e9:.1f} GFLOP/s; budget >= 20%: {'ok' if flops / best / peak >= 0.2 else 'MISS'}); {load()}")
     print(f"  original test accuracy {r.model('original').test_acc:.3f} (budget >= 0.95)")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak RSS of this process {rss:.0f} MB")

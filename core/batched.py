@@ -326,18 +326,18 @@ def train_many(
     subs = [torch.as_tensor(np.asarray(s), dtype=torch.long) for s in subsets]
     bs = recipe.batch_size
     dev = X.device
+    longest = max(len(s) for s in subs)
     for epoch in range(recipe.epochs):
-        perms = [s[torch.randperm(len(s), generator=g)] for s, g in zip(subs, gens)]
-        n_steps = max(math.ceil(len(p) / bs) for p in perms)
-        for s in range(n_steps):
-            chunks = [p[s * bs:(s + 1) * bs] for p in perms]
-            width = max(len(c) for c in chunks)
-            idx = torch.zeros(M, width, dtype=torch.long)
-            w = torch.zeros(M, width)
-            for i, c in enumerate(chunks):
-                idx[i, :len(c)] = c
-                w[i, :len(c)] = 1.0
-            idx, w = idx.to(dev), w.to(dev)
+        # the epoch's orders as one padded (M, longest) table, so each step is a column slice: per-model
+        # Python work once an epoch, not once a step (it cost as much as the small models' maths)
+        order = torch.zeros(M, longest, dtype=torch.long)
+        weight = torch.zeros(M, longest)
+        for i, (s, g) in enumerate(zip(subs, gens)):
+            order[i, :len(s)] = s[torch.randperm(len(s), generator=g)]
+            weight[i, :len(s)] = 1.0
+        order, weight = order.to(dev), weight.to(dev)
+        for s in range(math.ceil(longest / bs)):
+            idx, w = order[:, s * bs:(s + 1) * bs], weight[:, s * bs:(s + 1) * bs]
             g, _ = step_fn(flat, X[idx], y[idx], w)
             opt.step(flat, g, w.sum(1) > 0)
         progress(stage, epoch + 1, recipe.epochs)

@@ -4,6 +4,8 @@ A model is stored under the hash of everything that determines its weights. File
 temporary name and renamed (atomic), carry a SHA-256 of their payload, and are loaded with
 `weights_only=True`: a truncated or corrupt entry is detected, removed and rebuilt, never served.
 If the cache directory is read-only or the disk is full, the store keeps models in memory and says so.
+Building a model takes a lock per key, across threads and across processes (`fcntl.flock`, which the OS
+drops when its holder dies, however it dies): two runs on one cache train a model once.
 
 Beside models it keeps *results* (small dataclasses of numbers and numpy arrays, e.g. the dashboard's
 analyses), pickled but read back with an unpickler that builds nothing except the engine's and the
@@ -11,6 +13,7 @@ dashboard's own dataclasses, numpy arrays and plain containers: a planted file c
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -24,7 +27,12 @@ import threading
 import warnings
 from collections import OrderedDict, defaultdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: models are still built once per process, not across processes
+    fcntl = None
 
 import torch
 from torch import nn
@@ -213,6 +221,48 @@ class ModelStore:
             return None
         return template, dict(obj.get("meta", {}))
 
+    @contextlib.contextmanager
+    def _process_lock(self, key: str) -> Iterator[str | None]:
+        """Hold `key`'s lock file against other processes; yields None, or the pid of the process it waited for.
+
+        The lock is `flock` on a file beside the entry: the OS releases it when the holder exits or is killed,
+        so a crashed run never blocks the next. The holder removes the file before it lets go; a waiter that
+        then holds a lock on a removed file starts again on the new one. Where no lock file can be made
+        (read-only or full disk, no fcntl) the model is built without one: at worst twice, never wrongly.
+        """
+        path = self._path(key).with_suffix(".lock")
+        waited_for = None
+        while True:
+            fd = None
+            if fcntl is not None:
+                with contextlib.suppress(OSError):
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            if fd is None:
+                yield None
+                return
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    waited_for = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(path))
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, str(os.getpid()).encode(), 0)
+                    try:
+                        yield waited_for
+                    finally:
+                        with contextlib.suppress(OSError):
+                            path.unlink()
+                    return
+            finally:
+                os.close(fd)  # closing drops the flock
+
     def get_or_build(
         self,
         parts: Any,
@@ -221,13 +271,18 @@ class ModelStore:
     ) -> tuple[nn.Module, dict, bool]:
         """Load the model described by `parts`, or build, store and return it. Returns (model, meta, hit).
 
-        One lock per key: two sessions asking for the same model train it once.
+        One lock per key, across threads and processes: two sessions or two runs asking for the same model
+        train it once; the second waits for the first and loads what it stored.
         """
         key = stable_hash(parts)
         with self._guard:
             lock = self._locks[key]
-        with lock:
+        with lock, self._process_lock(key) as waited_for:
             found = self.load(key, template())
+            if waited_for is not None:
+                self.notes.append(f"Model {key[:8]} was being built by another process (pid {waited_for}); "
+                                  + ("waited and reused it." if found is not None else
+                                     "it stopped before storing it, so it was built here."))
             if found is not None:
                 return found[0], found[1], True
             model, meta = build()

@@ -460,7 +460,11 @@ def attacks(run, big: bool = False, get=None, chosen=None, hp: dict | None = Non
             "attacks-privacy", "Worst-case privacy score against retraining",
             "For each model, the best threshold on one output (entropy or confidence) tries to tell its answers on "
             "the forget set from θ_r's; the score is 1 minus that attacker's (ε, δ) advantage. 1 means "
-            "indistinguishable from retraining, 0 means every forgotten sample betrays which model answered.",
+            "indistinguishable from retraining, 0 means every forgotten sample betrays which model answered. "
+            "By default every observed value is tried as a threshold: the exact worst case. With the attack's "
+            "thresholds set to \"comparator\" it is the Machine Unlearning Comparator's number, the same formula "
+            "on signals clipped into fixed ranges at 51 thresholds, which can score the same model far higher "
+            "(each bar's hover says which).",
             f.privacy_figure(privacy, big=big), "Attacks"))
     return panels
 

@@ -12,7 +12,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from core.attacks import AttackContext, get_attack
 from core.attacks.lira import augmented_queries, lira_scores, shift_image
 from core.attacks.mia import best_threshold, signals
-from core.attacks.privacy import epsilons, privacy_score, worst_case_privacy
+from core.attacks.privacy import (comparator_privacy, comparator_signals, epsilons, privacy_score,
+                                  worst_case_privacy)
 from core.attacks.roc import summarize, tpr_at_fpr
 from core.attacks.shadow import balanced_keep, clear_memo, shadow_models, train_models
 from core.batched import (_generic_loss_grad_fn, forward_many, init_many, linear_chain, loss_grad_fn, stack,
@@ -247,6 +248,8 @@ def test_every_result_can_be_sliced_and_serialised(overfit_ctx):
     results = []
     for name in ("mia_threshold", "mia_shadow", "mia_efficacy", "privacy_score"):
         results += get_attack(name).run(overfit_ctx, "original")
+    results += get_attack("privacy_score", thresholds="comparator").run(overfit_ctx, "original")
+    assert results[-1].extra["privacy"]["thresholds"] == "comparator"
     for r in results:
         n = len(r.scores)
         assert len(r.labels) == n and len(r.sample_ids) == n
@@ -285,6 +288,57 @@ def test_privacy_score_extremes():
     assert epsilons(np.array([0.5]), np.array([0.5]))[0] == 0.0
 
 
+def _comparator_reference(u: np.ndarray, r: np.ndarray, low: float, high: float) -> float:
+    """The Comparator's published arithmetic for one signal, threshold by threshold as it is written
+    (gnueaj/Machine-Unlearning-Comparator, backend/app/utils/attack.py, calculate_scores): the best attack score."""
+    delta, eps_clip, best = 1e-5, 1e-10, 0.0
+    u, r = np.clip(np.round(u, 2), low, high), np.clip(np.round(r, 2), low, high)
+    for thr in np.linspace(low, high, 51):
+        for pos, neg in ((u, r), (r, u)):
+            fpr, fnr = np.mean(neg >= thr), 1.0 - np.mean(pos >= thr)
+            if fpr == 0 and fnr == 0:
+                fq = 0.0
+            elif fpr >= 1 - delta or fnr >= 1 - delta:
+                fq = 1.0
+            else:
+                sfp, sfn = np.clip(fpr, eps_clip, 1 - delta - eps_clip), np.clip(fnr, eps_clip, 1 - delta - eps_clip)
+                fq = 2 ** -max(0, min(np.log(1 - delta - sfp) - np.log(sfn), np.log(1 - delta - sfn) - np.log(sfp)))
+            best = max(best, round(1 - fq, 3))
+    return best
+
+
+def test_comparator_thresholds_follow_its_published_arithmetic():
+    """SSD's case (issue 24): θ_u's confidences at −10.1, below the Comparator's range [−2.5, 10]. Every observed
+    value as a threshold tells the models apart perfectly; the Comparator clips −10.1 to −2.5 and its best
+    threshold (−2.25) calls 3 of θ_r's 4 outputs right and none of θ_u's wrong: ε = log((1 − δ − 1e-10)/0.25)."""
+    u = {"entropy": np.full(4, 0.5), "confidence": np.full(4, -10.1)}
+    r = {"entropy": np.full(4, 0.5), "confidence": np.array([-3.0, 0.0, 1.0, 2.0])}
+    assert worst_case_privacy(u, r).score == 0.0
+    ps = comparator_privacy(u, r)
+    eps = np.log((1 - 1e-5 - 1e-10) / 0.25)
+    assert ps.score == round(1 - round(1 - 2 ** -eps, 3), 3) == 0.383
+    assert ps.epsilon == pytest.approx(eps) and ps.signal == "confidence" and ps.direction == "unlearned_below"
+    assert ps.threshold == pytest.approx(-2.25) and (ps.fpr, ps.fnr) == (0.25, 0.0) and ps.thresholds == "comparator"
+    assert ps.per_signal == {"entropy": 1.0, "confidence": 0.383}
+    rng = np.random.default_rng(3)
+    for shift in (0.0, 0.3, 1.0, 4.0):  # fixed arrays from indistinguishable to far apart, with ties and clipping
+        u = {"entropy": rng.gamma(2, 0.4, 60), "confidence": rng.normal(3 + shift, 4, 60)}
+        r = {"entropy": rng.gamma(2, 0.4 + shift / 4, 60), "confidence": rng.normal(3, 4, 60)}
+        ref = max(_comparator_reference(u["entropy"], r["entropy"], 0.0, 2.5),
+                  _comparator_reference(u["confidence"], r["confidence"], -2.5, 10.0))
+        assert comparator_privacy(u, r).score == round(1 - ref, 3)
+
+
+def test_comparator_signals():
+    """Entropy of softmax(z/2) in nats and the top class's log p − log(1 − p), as the Comparator computes them."""
+    from scipy.stats import entropy
+
+    z = torch.tensor([[2.0, 0.5, -1.0], [0.1, 3.0, 0.2], [0.0, 0.0, 0.0]])
+    s = comparator_signals(torch.nn.Identity(), z)
+    p2, p1 = torch.softmax(z / 2, -1).numpy(), torch.softmax(z, -1).numpy().max(1)
+    assert np.allclose(s["entropy"], entropy(p2.T)) and np.allclose(s["confidence"], np.log(p1) - np.log(1 - p1))
+
+
 def test_privacy_score_of_models(overfit_ctx):
     X, y = overfit_ctx.split.tensors("forget")
     m = overfit_ctx.models
@@ -292,6 +346,8 @@ def test_privacy_score_of_models(overfit_ctx):
     ps = privacy_score(m["original"], m["retrain"], X, y)
     assert 0.0 <= ps.score < 1.0 and set(ps.per_signal) == {"entropy", "confidence"}
     json.dumps(ps.to_dict())
+    cmp = privacy_score(m["original"], m["retrain"], X, y, thresholds="comparator")
+    assert cmp.thresholds == "comparator" and 0.0 <= cmp.score <= 1.0
 
 
 # -- figures ----------------------------------------------------------------------------------------------

@@ -291,3 +291,73 @@ def test_concurrent_sessions_and_processes_share_the_cache(tmp_path):
         assert found is not None and torch.equal(found[0].state_dict()["blocks.head.bias"],
                                                  _small(i).state_dict()["blocks.head.bias"])
     assert not [p for p in tmp_path.rglob(".tmp-*")]
+
+
+_HOLD = """
+import sys, time
+from pathlib import Path
+from core.cache import ModelStore
+from core.models import build_model
+
+def build():
+    Path(sys.argv[2]).write_text("building")
+    time.sleep(120)
+
+ModelStore(sys.argv[1]).get_or_build({"k": 5}, lambda: build_model("mlp", (4,), 2, hidden=[8]), build)
+"""
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
+    """A real process holds a key's lock while it builds; another waits for it; killed with SIGKILL it never
+    releases anything itself, yet the OS drops its lock and the waiter builds the model."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ready = tmp_path / "ready"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path / "cache"), str(ready)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert holder.poll() is None and time.monotonic() < deadline, "the holder never started building"
+            time.sleep(0.05)
+        store, build, out = ModelStore(tmp_path / "cache"), Builds(), []
+        waiter = threading.Thread(target=lambda: out.append(store.get_or_build({"k": 5}, _small, build)))
+        waiter.start()
+        waiter.join(1.0)
+        assert waiter.is_alive() and build.calls == 0  # waits for the holder, does not build beside it
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    waiter.join(60)
+    assert not waiter.is_alive() and build.calls == 1 and out[0][2] is False
+    assert any(f"pid {holder.pid}" in n and "stopped before storing it" in n for n in store.notes), store.notes
+    assert store.get_or_build({"k": 5}, _small, build)[2] and build.calls == 1
+    assert not list((tmp_path / "cache").rglob("*.lock"))  # the lock file goes with the last holder
+
+
+def test_two_cli_runs_on_one_cache_train_each_model_once(tmp_path):
+    """Two `residue run` processes started together on the same config and cache: each model is trained by
+    one of them; the other waits, loads it (reported as cached) and says it waited."""
+    import json
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[recipe]\nepochs = 20\n[[methods]]\nname = 'finetune'\nepochs = 1\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    runs = [subprocess.Popen([sys.executable, "-m", "core", "run", "--config", str(cfg), "--quiet",
+                              "--out", str(tmp_path / f"out{i}"), "--cache", str(tmp_path / "cache")],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    for p in runs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    results = [json.loads((tmp_path / f"out{i}" / "results.json").read_text()) for i in (0, 1)]
+    for name in ("original", "retrain", "finetune"):
+        cached = sorted(next(m["cached"] for m in r["models"] if m["name"] == name) for r in results)
+        assert cached == [False, True], (name, cached)
+    assert any("was being built by another process" in n and "waited and reused it" in n
+               for r in results for n in r["notes"])
+    assert not list((tmp_path / "cache").rglob("*.lock"))

@@ -190,8 +190,13 @@ def test_landscape_at_unlearned_coordinates_is_its_loss(exp, data):
     assert all(v >= -1e-9 for b in curve.barriers.values() for v in b.values())
 
 
-def test_batched_landscape_equals_per_point_loop(exp, data):
+@pytest.mark.parametrize("batch_below", [0, 10**12])  # point by point, and stacked into batched matmuls
+def test_batched_landscape_equals_per_point_loop(exp, data, monkeypatch, batch_below):
+    import core.probes.landscape as L
+
+    monkeypatch.setattr(L, "BATCH_BELOW", batch_below)
     o, u, r = exp.models["original"], exp.models["finetune"], exp.models["retrain"]
+    assert L.Evaluator(o, {"forget": data.forget}).batches() == bool(batch_below)
     a = model_plane(o, u, r, data, "finetune", n=6, batched=True, chunk=7)
     b = model_plane(o, u, r, data, "finetune", n=6, batched=False)
     for k in ("forget_loss", "retain_loss", "forget_acc", "retain_acc"):
@@ -200,6 +205,27 @@ def test_batched_landscape_equals_per_point_loop(exp, data):
     rb = random_plane(u, data, "finetune", n=5, batched=False)
     assert np.abs(np.asarray(ra.forget_loss) - np.asarray(rb.forget_loss)).max() < 1e-5
     assert ra.model_losses["finetune"]["forget"] == pytest.approx(metrics.mean_loss(u, *data.forget), abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp"])
+def test_point_by_point_landscape_equals_the_reference_for_cnn_and_mlp(name, monkeypatch):
+    """The per-point pass runs Linear and Conv2d layers itself: same numbers as functional_call on the model."""
+    import core.probes.landscape as L
+    from core.models import build_model
+
+    monkeypatch.setattr(L, "BATCH_BELOW", 0)
+    g = torch.Generator().manual_seed(0)
+    model = build_model(name, (1, 8, 8), 4, seed=0, **({"channels": (3, 5), "hidden": 6} if name == "cnn" else {}))
+    sets = {"a": (torch.randn(20, 1, 8, 8, generator=g), torch.randint(0, 4, (20,), generator=g)),
+            "b": (torch.randn(9, 1, 8, 8, generator=g), torch.randint(0, 4, (9,), generator=g))}
+    ev = L.Evaluator(model, sets)
+    center = L.flat_params(model)
+    dirs = torch.randn(2, center.numel(), generator=g) * 0.1
+    coords = torch.rand(7, 2, generator=g)
+    assert not ev.batches()
+    fast, ref = ev.evaluate(center, dirs, coords), ev.evaluate_loop(center, dirs, coords)
+    for k in ref:
+        assert np.abs(fast[k] - ref[k]).max() < 1e-5, k
 
 
 # -- yardstick models ------------------------------------------------------------------------------

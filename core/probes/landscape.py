@@ -8,11 +8,13 @@
   filter by filter (rows of a weight matrix, output channels of a conv) to the norm of θ_u's filter;
   biases get no component.
 
-Every point of a grid is θ = centre + Σ_i c_i d_i. All points are evaluated at once: parameter sets are
-built chunk by chunk as one (M, P) tensor and run with `vmap(functional_call)`; the first layer,
-affine in its parameters, is computed once for the centre and each direction and combined per point
-(exact: z(θ_c + Σ c_i d_i) = z(θ_c) + Σ c_i z(d_i) for a Linear/Conv layer). `evaluate_loop` is the
-plain per-point reference the tests and the bench compare with.
+Every point of a grid is θ = centre + Σ_i c_i d_i. The first layer, affine in its parameters, is computed
+once for the centre and each direction and combined per point (exact: z(θ_c + Σ c_i d_i) = z(θ_c) +
+Σ c_i z(d_i) for a Linear/Conv layer); the rest of the network runs point by point with plain
+F.linear/F.conv2d on all samples at once, which keeps each layer's activations in cache and its matmuls
+large. Stacking points into batched matmuls (`vmap(functional_call)`, chunk by chunk) pays only where a
+point's matmuls are too small to pay for their own dispatch (`BATCH_BELOW`, measured by
+bench/landscape.py); `evaluate_loop` is the plain per-point reference the tests and the bench compare with.
 Grids use D_f whole and a fixed class-stratified sample of D_r (`ProbeData.retain_sample`); the sizes
 are recorded in each result.
 """
@@ -34,6 +36,13 @@ from ..results import _clean
 from .common import ProbeData
 
 Sets = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+# Points are stacked into batched matmuls only when the network after its first layer has fewer parameters
+# than this: then each point's matmuls are too small to pay for the dispatch of a pass of their own (about
+# 0.1-0.3 ms a point), whatever the number of samples. Measured on 2 cores: MLP 2-64-64 (4,290 parameters
+# after the first layer) batched is 1.1x faster at 1,000 samples and 2.6x at 50; MLP 64-256-256 (68,362) point
+# by point is 1.3-3.4x faster from 50 to 1,000 samples. bench/landscape.py prints both choices per model.
+BATCH_BELOW = 16_384
 
 
 def flat_params(model: nn.Module) -> torch.Tensor:
@@ -89,6 +98,35 @@ class Evaluator:
             return F.linear(h, w, b)
         return F.conv2d(h, w, b, affine.stride, affine.padding, affine.dilation, affine.groups)
 
+    def _leaves(self, rest) -> list[nn.Module] | None:
+        """The modules after the first affine layer, in the order they run, if each is a Linear, a Conv2d or
+        free of parameters (then the per-point pass runs them directly); None for anything else."""
+        leaves: list[nn.Module] = []
+
+        def walk(m: nn.Module) -> None:
+            if type(m) is nn.Sequential:
+                for c in m:
+                    walk(c)
+            else:
+                leaves.append(m)
+
+        for m, _ in rest:
+            walk(m)
+        ok = all(type(m) in (nn.Linear, nn.Conv2d) or not list(m.parameters()) for m in leaves)
+        return leaves if ok else None
+
+    def batches(self) -> bool:
+        """Whether `evaluate` stacks points into batched matmuls (small work per point) or runs them one by one."""
+        plan = self._plan
+        leaves = None if plan is None else self._leaves(plan[3])
+        if leaves is None:
+            return True
+        first = sum(p.numel() for p in plan[1].parameters())
+        later = [tuple(p.shape) for m in leaves for p in m.parameters()]
+        if later != [sh for n, sh in zip(self.spec.names, self.spec.shapes) if n not in plan[2]]:
+            return True  # parameters not registered in the order they run: leave it to functional_call
+        return sum(self.spec.sizes) - first < BATCH_BELOW
+
     @torch.no_grad()
     def evaluate(self, center: torch.Tensor, dirs: torch.Tensor, coords: torch.Tensor) -> dict[str, np.ndarray]:
         """{set: (M,) mean loss, set_acc: (M,) accuracy} for every row of coords (M, k)."""
@@ -115,6 +153,9 @@ class Evaluator:
             index = torch.cat(index).to(center.device)
             c_rest, d_rest = center[index], dirs[:, index].contiguous()
             sizes = [int(np.prod(sh)) for sh in shapes]
+            if not self.batches():
+                self._points(self._leaves(rest), c_rest, d_rest, sizes, shapes, z_c, z_d, coords, ce, correct)
+                return self._reduce(ce, correct)
 
             def tail(p: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
                 h = z
@@ -142,6 +183,27 @@ class Evaluator:
             ce[s:s + m] = lse - logits.gather(2, self.y.view(1, -1, 1).expand(m, -1, 1)).squeeze(2)
             correct[s:s + m] = logits.argmax(-1) == self.y
         return self._reduce(ce, correct)
+
+    def _points(self, leaves, c_rest, d_rest, sizes, shapes, z_c, z_d, coords, ce, correct) -> None:
+        """One point at a time: its parameters after the first layer (c_rest + c @ d_rest), its first-layer
+        output (z_c + c @ z_d), then the remaining layers on every sample at once; fills ce and correct."""
+        zc, zd = z_c.reshape(1, -1), z_d.reshape(len(z_d), -1)
+        for i in range(len(coords)):
+            c = coords[i:i + 1]
+            flat = torch.addmm(c_rest.unsqueeze(0), c, d_rest).squeeze(0).split(sizes)
+            h, j = torch.addmm(zc, c, zd).view(z_c.shape), 0
+            for m in leaves:
+                if type(m) is nn.Linear:
+                    h = F.linear(h, flat[j].view(shapes[j]), flat[j + 1] if m.bias is not None else None)
+                elif type(m) is nn.Conv2d:
+                    h = F.conv2d(h, flat[j].view(shapes[j]), flat[j + 1] if m.bias is not None else None,
+                                 m.stride, m.padding, m.dilation, m.groups)
+                else:  # few kernels a point: every one costs a dispatch (and a thread wake-up)
+                    h = h.relu_() if type(m) is nn.ReLU else m(h)
+                    continue
+                j += 1 + (m.bias is not None)
+            ce[i] = F.cross_entropy(h, self.y, reduction="none")
+            torch.eq(h.argmax(-1), self.y, out=correct[i])
 
     def _reduce(self, ce: torch.Tensor, correct: torch.Tensor) -> dict[str, np.ndarray]:
         out = {}

@@ -103,6 +103,10 @@ def score_histogram(scores: Sequence[float], labels: Sequence[int], title: str |
     return fig
 
 
+_THRESHOLDS = {"exact": "thresholds: every observed value (the exact worst case)",
+               "comparator": "thresholds: the Machine Unlearning Comparator's 51 in fixed ranges"}
+
+
 def privacy_figure(scores: Mapping[str, Any], title: str | None = None, big: bool = False) -> go.Figure:
     """Bars of the worst-case privacy score per model (1 = indistinguishable from retraining).
 
@@ -122,7 +126,7 @@ def privacy_figure(scores: Mapping[str, Any], title: str | None = None, big: boo
         values.append(float(d["score"]))
         hover.append(f"worst signal: {d.get('signal')} (θ_u called where {direction} {d.get('threshold', 0):.4g})"
                      f"<br>FPR {d.get('fpr', 0):.3f} · FNR {d.get('fnr', 0):.3f} · ε {eps_txt}"
-                     f"<br>per signal: {per}")
+                     f"<br>per signal: {per}<br>{_THRESHOLDS.get(d.get('thresholds', 'exact'), '')}")
     fig = go.Figure(go.Bar(
         x=names, y=values, marker_color=[palette.colour(n) for n in scores], text=[f"{v:.3f}" for v in values],
         textposition="outside", customdata=hover,
