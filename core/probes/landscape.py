@@ -53,7 +53,7 @@ def flat_params(model: nn.Module) -> torch.Tensor:
 class Evaluator:
     """Mean loss and accuracy of many parameter points θ = centre + coords @ dirs on named sets."""
 
-    def __init__(self, template: nn.Module, sets: Sets, chunk: int = 64):
+    def __init__(self, template: nn.Module, sets: Sets, chunk: int = 16):
         # a private copy: functional_call swaps the module's parameters while it runs, and the model passed in
         # (θ_o, usually) is read by other threads at the same time (the dashboard's job and its pages)
         self.template = copy.deepcopy(template).eval()
@@ -153,8 +153,12 @@ class Evaluator:
             index = torch.cat(index).to(center.device)
             c_rest, d_rest = center[index], dirs[:, index].contiguous()
             sizes = [int(np.prod(sh)) for sh in shapes]
+            leaves = self._leaves(rest)
             if not self.batches():
-                self._points(self._leaves(rest), c_rest, d_rest, sizes, shapes, z_c, z_d, coords, ce, correct)
+                self._points(leaves, c_rest, d_rest, sizes, shapes, z_c, z_d, coords, ce, correct)
+                return self._reduce(ce, correct)
+            if leaves is not None and all(type(m) in (nn.Linear, nn.ReLU) for m in leaves):
+                self._chunks(leaves, c_rest, d_rest, sizes, shapes, z_c, z_d, coords, ce, correct)
                 return self._reduce(ce, correct)
 
             def tail(p: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
@@ -204,6 +208,26 @@ class Evaluator:
                 j += 1 + (m.bias is not None)
             ce[i] = F.cross_entropy(h, self.y, reduction="none")
             torch.eq(h.argmax(-1), self.y, out=correct[i])
+
+    def _chunks(self, leaves, c_rest, d_rest, sizes, shapes, z_c, z_d, coords, ce, correct) -> None:
+        """Points stacked `chunk` at a time through a Linear/ReLU tail with batched matmuls (baddbmm), without
+        vmap and functional_call, whose dispatch costs more than these small matmuls; fills ce and correct."""
+        zd = z_d.reshape(len(z_d), -1)
+        for s in range(0, len(coords), self.chunk):
+            c = coords[s:s + self.chunk]
+            m = len(c)
+            parts = torch.addmm(c_rest, c, d_rest).split(sizes, dim=1)  # (m, P_rest) in per-parameter pieces
+            h, j = torch.addmm(z_c.reshape(1, -1), c, zd).view(m, *z_c.shape), 0
+            for mod in leaves:
+                if type(mod) is nn.ReLU:
+                    h = h.relu_()
+                    continue
+                w = parts[j].view(m, *shapes[j]).transpose(1, 2)
+                h = torch.baddbmm(parts[j + 1].unsqueeze(1), h, w) if mod.bias is not None else torch.bmm(h, w)
+                j += 1 + (mod.bias is not None)
+            lse = torch.logsumexp(h, -1)
+            ce[s:s + m] = lse - h.gather(2, self.y.view(1, -1, 1).expand(m, -1, 1)).squeeze(2)
+            correct[s:s + m] = h.argmax(-1) == self.y
 
     def _reduce(self, ce: torch.Tensor, correct: torch.Tensor) -> dict[str, np.ndarray]:
         out = {}
@@ -298,7 +322,7 @@ def _sets(data: ProbeData, full_retain: bool = False) -> Sets:
 
 
 def path_curve(original: nn.Module, unlearned: nn.Module, retrain: nn.Module, data: ProbeData, name: str = "unlearned",
-               n: int = 21, beyond: float = 0.25, full_retain: bool = True, chunk: int = 64) -> Curve:
+               n: int = 21, beyond: float = 0.25, full_retain: bool = True, chunk: int = 16) -> Curve:
     """1-D curves along θ_o → θ_u → θ_r (n points per segment, `beyond` further past each end) and the
     barrier heights of the three straight lines (o-u and u-r from the path, o-r evaluated directly)."""
     start = time.perf_counter()
@@ -328,7 +352,7 @@ def path_curve(original: nn.Module, unlearned: nn.Module, retrain: nn.Module, da
                  len(ev.y[ev.bounds[0]:ev.bounds[1]]), ev.bounds[2] - ev.bounds[1], time.perf_counter() - start)
 
 
-def line_barriers(a: nn.Module, b: nn.Module, data: ProbeData, n: int = 11, chunk: int = 64,
+def line_barriers(a: nn.Module, b: nn.Module, data: ProbeData, n: int = 11, chunk: int = 16,
                   evaluator: Evaluator | None = None) -> dict[str, float]:
     """Forget and retain loss barrier on the straight line a → b (n points)."""
     ev = evaluator or Evaluator(a, _sets(data), chunk)
@@ -370,7 +394,7 @@ def _evaluate_grid(ev: Evaluator, center, dirs, pts, n, batched: bool) -> dict[s
 
 
 def model_plane(original: nn.Module, unlearned: nn.Module, retrain: nn.Module, data: ProbeData,
-                name: str = "unlearned", n: int = 31, margin: float = 0.25, batched: bool = True, chunk: int = 64,
+                name: str = "unlearned", n: int = 31, margin: float = 0.25, batched: bool = True, chunk: int = 16,
                 full_retain: bool = False, others: dict[str, nn.Module] | None = None) -> Plane:
     """Forget and retain loss on the plane through θ_o, θ_u, θ_r (origin θ_o). `others` are projected on it
     too (their distance off the plane is in `notes`)."""
@@ -422,7 +446,7 @@ def filter_normalised_direction(model: nn.Module, generator: torch.Generator) ->
 
 
 def random_plane(model: nn.Module, data: ProbeData, name: str = "unlearned", n: int = 31, radius: float = 1.0,
-                 seed: int = 0, batched: bool = True, chunk: int = 64, full_retain: bool = False) -> Plane:
+                 seed: int = 0, batched: bool = True, chunk: int = 16, full_retain: bool = False) -> Plane:
     """Forget and retain loss on a filter-normalised random plane centred on `model` (coords in [−radius, radius])."""
     start = time.perf_counter()
     ev = Evaluator(model, _sets(data, full_retain), chunk)
