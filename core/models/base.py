@@ -19,7 +19,12 @@ models: Registry = Registry("model")
 
 
 class Classifier(nn.Module):
-    """Base for Residue's models: a stack of named blocks ending in `head` (the logits)."""
+    """Base for Residue's models: a stack of named blocks ending in `head` (the logits).
+
+    `blocks` is usually a registered `nn.ModuleDict` (parameter names `blocks.<layer>.…`). An architecture that
+    keeps another library's module names (the torchvision twins in `resnet.py`, `vgg.py`, whose state dicts load
+    unchanged) registers its modules under those names and calls `view_blocks`: the named layers are then a view
+    onto the same modules, outside the state dict."""
 
     blocks: nn.ModuleDict
 
@@ -37,6 +42,18 @@ class Classifier(nn.Module):
         """Validate the architecture's options before any weights are allocated (also at config time)."""
         return options
 
+    def view_blocks(self, blocks: dict[str, nn.Module]) -> None:
+        """Name the probe-able layers as a view onto modules registered under other names: they run (and
+        hooks on them fire) through `forward`, but add no second copy of any parameter to the state dict."""
+        object.__setattr__(self, "blocks", nn.ModuleDict(blocks))
+
+    def initialise(self, g: torch.Generator) -> None:
+        """PyTorch's default init of every Linear and Conv2d, drawn from `g` (an architecture whose reference
+        implementation initialises otherwise overrides this)."""
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                default_init(m, g)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks.values():
             x = block(x)
@@ -51,19 +68,26 @@ class Classifier(nn.Module):
         return x.flatten(1)
 
 
+@torch.no_grad()
+def default_init(m: nn.Linear | nn.Conv2d, g: torch.Generator) -> None:
+    """PyTorch's own `reset_parameters` for a Linear or Conv2d layer, drawn from `g`."""
+    w = torch.empty(m.weight.shape)
+    nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
+    m.weight.copy_(w)
+    if m.bias is not None:
+        fan_in = m.weight[0].numel()
+        bound = 1 / math.sqrt(fan_in)
+        m.bias.copy_(torch.empty(m.bias.shape).uniform_(-bound, bound, generator=g))
+
+
 def init_weights(model: nn.Module, seed: int) -> nn.Module:
-    """PyTorch's default init, drawn from a private generator: same seed, same weights, on any thread."""
+    """The architecture's initialisation, drawn from a private generator: same seed, same weights, on any
+    thread."""
     g = torch.Generator().manual_seed(int(seed))
-    for m in model.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            with torch.no_grad():
-                w = torch.empty(m.weight.shape)
-                nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
-                m.weight.copy_(w)
-                if m.bias is not None:
-                    fan_in = m.weight[0].numel()
-                    bound = 1 / math.sqrt(fan_in)
-                    m.bias.copy_(torch.empty(m.bias.shape).uniform_(-bound, bound, generator=g))
+    if isinstance(model, Classifier):
+        model.initialise(g)
+    else:
+        Classifier.initialise(model, g)  # type: ignore[arg-type]
     return model
 
 
@@ -77,6 +101,13 @@ def whole_numbers(name: str, value, low: int, high: int, length: tuple[int, int]
         count = f"{length[0]}" if length[0] == length[1] else f"{length[0]} to {length[1]}"
         raise ResidueError(f"{name} must be {count} whole number(s) in [{low}, {high}], got {shown(value)}.")
     return [int(v) for v in items]
+
+
+def check_width(name: str, value) -> float:
+    """A width multiplier: a number in [1/64, 4] (1 is the reference network; 0.125 a narrow one for CPUs)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 1 / 64 <= value <= 4:
+        raise ResidueError(f"{name} must be a number in [0.015625, 4] (1: the reference width), got {shown(value)}.")
+    return float(value)
 
 
 def check_model_options(name: str, options: dict) -> dict:
@@ -99,6 +130,7 @@ def build_model(name: str, input_shape: tuple[int, ...], n_classes: int, seed: i
         raise
     except (TypeError, ValueError) as e:
         raise ResidueError(f"model '{name}': bad option ({e}).") from None
+    model.input_shape = tuple(int(v) for v in input_shape)  # what it reads (sizes memory budgets; not a weight)
     return init_weights(model, seed)
 
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from ..batched import Flat
+from ..batched import Flat, models_per_call
 from ..results import _clean
 from .common import ProbeData
 
@@ -54,7 +54,8 @@ class Evaluator:
         self.y = torch.cat([sets[n][1] for n in self.names])
         sizes = [len(sets[n][1]) for n in self.names]
         self.bounds = np.cumsum([0] + sizes).tolist()
-        self.chunk = int(chunk)
+        # points per call: at most `chunk`, fewer where the device's memory budget says so (CUDA)
+        self.chunk = min(int(chunk), models_per_call(template, len(self.y), training=False, device=self.X.device))
         self.buffers = dict(template.named_buffers())
         self._plan = self._split_first_affine()
 
@@ -62,8 +63,8 @@ class Evaluator:
     def _split_first_affine(self):
         """(prefix modules, affine module, its param names, rest as (module, param prefix) list) or None."""
         blocks = getattr(self.template, "blocks", None)
-        if blocks is None or self.buffers:
-            return None
+        if blocks is None or self.buffers or "blocks" not in self.template._modules:
+            return None  # the split needs parameter names `blocks.<layer>.…` (a view of blocks has others)
         names = list(blocks.keys())
         first = blocks[names[0]]
         mods = list(first) if isinstance(first, nn.Sequential) else [first]
