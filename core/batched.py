@@ -164,8 +164,8 @@ def _chain_loss_grad(template: nn.Module, chain: Chain) -> Callable:
     spec = Flat(template)
 
     @torch.no_grad()
-    def fn(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
-        p = spec.views(flat)
+    def fn(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, buffers: Params | None = None):
+        p = spec.views(flat)  # a plain MLP has no buffers
         inputs: list[torch.Tensor] = []
         logits = _chain_forward(chain, p, x, inputs)
         logp = logits.log_softmax(-1)

@@ -131,33 +131,71 @@ def build_model(name: str, input_shape: tuple[int, ...], n_classes: int, seed: i
     except (TypeError, ValueError) as e:
         raise ResidueError(f"model '{name}': bad option ({e}).") from None
     model.input_shape = tuple(int(v) for v in input_shape)  # what it reads (sizes memory budgets; not a weight)
+    model.registered = name  # the architecture's registered name (messages about checkpoints say it)
     return init_weights(model, seed)
 
 
 def check_state_dict(model: nn.Module, state: dict) -> None:
-    """Refuse a checkpoint that does not fit the architecture, naming the first mismatch."""
+    """Refuse a checkpoint that does not fit the architecture, naming the keys and shapes that differ."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
+    what = f" '{model.registered}'" if isinstance(getattr(model, "registered", None), str) else ""
     if missing or extra:
-        raise ResidueError(
-            f"Checkpoint does not match the architecture: missing {missing[:3]}, unexpected {extra[:3]}."
-        )
+        parts = [f"{len(ks)} {word} ({', '.join(ks[:3])}{', …' if len(ks) > 3 else ''})"
+                 for ks, word in ((missing, "missing"), (extra, "unexpected")) if ks]
+        raise ResidueError(f"Checkpoint does not match the architecture{what}: keys {'; '.join(parts)}.")
+    wrong = [k for k, v in own.items()
+             if not isinstance(state[k], torch.Tensor) or tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        def got(k):
+            return tuple(state[k].shape) if isinstance(state[k], torch.Tensor) else type(state[k]).__name__
+
+        more = f" ({len(wrong) - 1} more tensor(s) differ: {', '.join(wrong[1:4])}{', …' if len(wrong) > 4 else ''})"
+        k = wrong[0]
+        raise ResidueError(f"Checkpoint tensor '{k}' has shape {got(k)}, the model expects {tuple(own[k].shape)}"
+                           f"{more if len(wrong) > 1 else ''}{_stem_hint(state, own)}.")
     for k, v in own.items():
-        if not isinstance(state[k], torch.Tensor) or tuple(state[k].shape) != tuple(v.shape):
-            got = tuple(state[k].shape) if isinstance(state[k], torch.Tensor) else type(state[k]).__name__
-            raise ResidueError(f"Checkpoint tensor '{k}' has shape {got}, the model expects {tuple(v.shape)}.")
         if v.is_floating_point() and not (state[k].is_floating_point() and torch.isfinite(state[k]).all()):
             what = "non-finite (NaN/inf) values" if state[k].is_floating_point() else f"dtype {state[k].dtype}"
             raise ResidueError(f"Checkpoint tensor '{k}' has {what}; the model needs finite floating-point weights.")
+
+
+def _stem_hint(state: dict, own: dict) -> str:
+    """A ResNet checkpoint of the other stem: say which architecture it is."""
+    a, b = state.get("conv1.weight"), own.get("conv1.weight")
+    if isinstance(a, torch.Tensor) and b is not None and a.dim() == 4 and a.shape[-1] != b.shape[-1]:
+        return (f"; a {a.shape[-1]}x{a.shape[-1]} first convolution is "
+                f"{'resnet18 (the ImageNet stem)' if a.shape[-1] == 7 else 'resnet18_cifar (the CIFAR stem)'}")
+    return ""
+
+
+WRAPPER_PREFIXES = ("module.", "model.", "_orig_mod.")  # DataParallel/DDP, a wrapping module, torch.compile
+
+
+def unwrapped(state: dict, model: nn.Module) -> dict:
+    """The state dict as the bare model names it: a prefix that every key carries and the model's own keys do not
+    (`module.` from DataParallel, `model.` from a wrapping module, `_orig_mod.` from torch.compile) is dropped,
+    repeatedly; batch norm's `num_batches_tracked` counters, which older checkpoints (torchvision's own released
+    ImageNet weights) do not hold and which no forward pass reads, are taken from the model."""
+    own = model.state_dict()
+    while True:
+        prefix = next((p for p in WRAPPER_PREFIXES if all(isinstance(k, str) and k.startswith(p) for k in state)
+                       and not any(k.startswith(p) for k in own)), None)
+        if prefix is None or not state:
+            break
+        state = {k[len(prefix):]: v for k, v in state.items()}
+    counters = {k: v for k, v in own.items() if k.endswith("num_batches_tracked") and k not in state}
+    return {**state, **counters} if counters and any(k in state for k in own) else state
 
 
 MAX_CHECKPOINT_BYTES = 100 * 2**20
 
 
 def load_checkpoint(raw: bytes, template: nn.Module, max_bytes: int = MAX_CHECKPOINT_BYTES) -> dict:
-    """Parse an uploaded checkpoint as plain tensors (`weights_only=True`: a pickle that would run code is
-    refused, never executed) and check that it fits `template`. Returns the state dict."""
+    """Parse a checkpoint as plain tensors (`weights_only=True`: a pickle that would run code is refused, never
+    executed), unwrap it (`unwrapped`) and check that it fits `template`. Returns the state dict. The dashboard's
+    upload and the command line's `--checkpoint` both come here."""
     if len(raw) > max_bytes:
         raise ResidueError(f"Checkpoint is over the {max_bytes // 2**20} MB limit.")
     if not raw:
@@ -168,12 +206,13 @@ def load_checkpoint(raw: bytes, template: nn.Module, max_bytes: int = MAX_CHECKP
     except Exception as e:  # noqa: BLE001 - say what is wrong from the bytes, not from torch's exception
         raise ResidueError(_unreadable_checkpoint(raw, member, e)) from None
     if isinstance(obj, dict):
-        for k in ("state_dict", "state", "model_state_dict"):
+        for k in ("state_dict", "state", "model_state_dict", "model", "net"):
             if isinstance(obj.get(k), dict):
                 obj = obj[k]
                 break
     if not isinstance(obj, dict) or not obj:
         raise ResidueError("Checkpoint must hold a state dict (layer name -> tensor).")
+    obj = unwrapped(obj, template)
     check_state_dict(template, obj)
     return obj
 
