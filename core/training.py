@@ -109,8 +109,10 @@ def training_context(X: torch.Tensor):
 
 def device_layout(model: nn.Module, X: torch.Tensor) -> bool:
     """Channels-last memory for a convolutional model on CUDA (tensor cores read NHWC); returns whether the
-    inputs should be converted too. On the CPU: no change."""
-    if X.device.type != "cuda" or X.dim() != 4 or not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+    inputs should be converted too. On the CPU: no change. RESIDUE_CHANNELS_LAST=0 (and RESIDUE_AMP=0) turn the
+    CUDA path off, for the plain fp32 eager baseline bench/gpu.py compares with."""
+    if (X.device.type != "cuda" or X.dim() != 4 or os.environ.get("RESIDUE_CHANNELS_LAST", "1") == "0"
+            or not any(isinstance(m, nn.Conv2d) for m in model.modules())):
         return False
     model.to(memory_format=torch.channels_last)
     return True

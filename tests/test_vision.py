@@ -242,3 +242,28 @@ def test_recipe_without_augmentation_keeps_its_hash():
     assert "augment" not in Recipe().to_dict() and Recipe(augment="crop_flip").to_dict()["augment"] == "crop_flip"
     assert "augment" not in ExperimentConfig().to_dict()["recipe"]
     assert os.environ.get("RESIDUE_MEMORY_BUDGET") is None
+
+
+def test_on_the_cpu_training_is_the_plain_loop_bit_for_bit():
+    """The CUDA path (autocast, channels-last, compile) leaves the CPU's arithmetic alone: `train` gives the weights
+    of the plain loop it was before, exactly, for a conv net and a batch-norm ResNet."""
+    import torch.nn.functional as F
+    from core.training import epoch_batches, make_optimizer
+
+    d = colour_dataset(n_per_class=20)
+    X, y = torch.as_tensor(d.X), torch.as_tensor(d.y)
+    recipe = Recipe(epochs=2, batch_size=16, lr=1e-3)
+    for make in (lambda: build_model("cnn", (3, 16, 16), 3, seed=5, channels=(4, 4), hidden=8), lambda: tiny(seed=5)):
+        ours, plain = make(), make()
+        train(ours, X, y, recipe, seed=7)
+        g = torch.Generator().manual_seed(7)
+        opt = make_optimizer(plain.parameters(), "adam", recipe.lr)
+        plain.train()
+        for _ in range(recipe.epochs):
+            for idx in epoch_batches(len(y), recipe.batch_size, g):
+                loss = F.cross_entropy(plain(X[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        for (k, a), b in zip(ours.state_dict().items(), plain.state_dict().values()):
+            assert torch.equal(a, b), k
