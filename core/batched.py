@@ -31,7 +31,8 @@ from torch.func import functional_call, vmap
 
 from .device import memory_budget
 from .progress import Progress, as_progress
-from .training import Recipe, augment_draws, augment_generator, augmented, drops_single, has_batch_norm, training_context
+from .training import (Recipe, augment_draws, augment_generator, augmented, drops_single, has_batch_norm,
+                       training_context)
 
 Params = dict[str, torch.Tensor]  # name -> tensor with a leading model axis
 

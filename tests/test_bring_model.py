@@ -9,13 +9,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_image_data import write_cifar10
 
 from core import ResidueError
 from core.cli import main
 from core.config import from_dict
 from core.experiment import CheckpointExperiment
 from core.models import build_model, load_checkpoint
-from test_image_data import write_cifar10
 
 
 def saved(obj) -> bytes:

@@ -6,8 +6,14 @@ import pytest
 
 pytest.importorskip("streamlit")
 
-from test_dashboard_pages import (_run_disabled, environment, errors, form_app, no_exception,  # noqa: E402,F401
-                                  open_section)
+from test_dashboard_pages import (  # noqa: E402,F401
+    _run_disabled,
+    environment,
+    errors,
+    form_app,
+    no_exception,
+    open_section,
+)
 from test_image_data import write_cifar10  # noqa: E402
 
 

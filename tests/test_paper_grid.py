@@ -10,8 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import science  # noqa: E402
 from test_image_data import write_cifar10  # noqa: E402
+
+from bench import science  # noqa: E402
 
 
 @pytest.mark.parametrize("setup,args,message", [

@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from core import Experiment, ExperimentConfig, ResidueError
-from core.batched import forward_many, init_many, loss_grad_fn, models_per_call, stack, train_many
+from core.batched import (
+    forward_many,
+    init_many,
+    loss_grad_fn,
+    models_per_call,
+    stack,
+    train_many,
+)
 from core.cache import ModelStore
 from core.config import DataConfig, MethodConfig, ModelConfig
 from core.data import Dataset
@@ -248,6 +255,7 @@ def test_on_the_cpu_training_is_the_plain_loop_bit_for_bit():
     """The CUDA path (autocast, channels-last, compile) leaves the CPU's arithmetic alone: `train` gives the weights
     of the plain loop it was before, exactly, for a conv net and a batch-norm ResNet."""
     import torch.nn.functional as F
+
     from core.training import epoch_batches, make_optimizer
 
     d = colour_dataset(n_per_class=20)
