@@ -14,7 +14,9 @@ affine in its parameters, is computed once for the centre and each direction and
 (exact: z(θ_c + Σ c_i d_i) = z(θ_c) + Σ c_i z(d_i) for a Linear/Conv layer). `evaluate_loop` is the
 plain per-point reference the tests and the bench compare with.
 Grids use D_f whole and a fixed class-stratified sample of D_r (`ProbeData.retain_sample`); the sizes
-are recorded in each result.
+are recorded in each result. A model with batch norm is evaluated in eval mode with the running statistics of
+the model the evaluator was built from at every point (the parameters move, the statistics do not), as loss
+landscapes of batch-norm networks are usually drawn.
 """
 from __future__ import annotations
 
