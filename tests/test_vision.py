@@ -190,7 +190,7 @@ def _bits():
 
 def test_batched_batch_norm_training_equals_one_by_one(monkeypatch):
     X, y, subsets = _bits()
-    recipe = Recipe(epochs=2, batch_size=16, lr=0.02, optimizer="sgd", augment="crop_flip")
+    recipe = Recipe(epochs=1, batch_size=16, lr=0.02, optimizer="sgd", augment="crop_flip")
     seeds = [4, 5, 6]
     batched = train_many(tiny(), init_many(lambda s: tiny(seed=s), seeds), X, y, subsets, recipe, seeds)
     alone = []
@@ -202,7 +202,7 @@ def test_batched_batch_norm_training_equals_one_by_one(monkeypatch):
     assert set(batched) == set(ref)
     for k in ref:  # running statistics included: each model trained its own
         assert torch.allclose(batched[k].float(), ref[k].float(), atol=2e-3), k
-    assert torch.equal(batched["bn1.num_batches_tracked"], torch.tensor([4, 6, 8]))
+    assert torch.equal(batched["bn1.num_batches_tracked"], torch.tensor([2, 3, 4]))  # 16+16 (+1 dropped), 16+16+8, …
     # within a (fake) memory budget the models train in chunks, to the same weights
     monkeypatch.setenv("RESIDUE_MEMORY_BUDGET", "1")
     assert models_per_call(tiny(), 16, True, "cpu") == 1
