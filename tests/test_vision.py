@@ -178,6 +178,12 @@ def test_stability_and_relearning_run_batched_on_a_resnet(resnet_exp):
     ms = [exp.models[k] for k in ("original", "finetune")]
     loop = [bounce_back(m, data, 3, record=(), seed=1)[1][-1] for m in ms]
     assert bounced_many(ms, data, 3, seed=1) == pytest.approx(loop, abs=0.05)
+    # the reminiscence attack's batched relearning runs (each run with its own batch-norm statistics)
+    from core.probes import ProbeContext, measure
+    ctx = ProbeContext(exp.models["original"], exp.models["retrain"], data, exp.config.seed, exp.prepare(),
+                       exp.fresh_model)
+    speed = measure(ctx, "relearning", {"finetune": exp.models["finetune"], "retrain": exp.models["retrain"]})
+    assert all(np.isfinite(speed.value(k)) for k in ("finetune", "retrain"))
 
 
 # -- batch norm in the batched trainer ------------------------------------------------------------------------
