@@ -393,7 +393,7 @@ def _train_many(template: nn.Module, init: Params, X: torch.Tensor, y: torch.Ten
     opt = BatchedOptimizer(flat, recipe.optimizer, recipe.lr, recipe.momentum, recipe.weight_decay)
     step_fn = loss_grad_fn(template)
     gens = [torch.Generator().manual_seed(int(s)) for s in order_seeds]
-    augs = [augment_generator(recipe, s) for s in order_seeds]
+    augs = [augment_generator(recipe, s, X) for s in order_seeds]
     single = drops_single(template)
     subs = [torch.as_tensor(np.asarray(s), dtype=torch.long) for s in subsets]
     bs = recipe.batch_size

@@ -62,11 +62,14 @@ AUGMENTS = ("none", "crop_flip")
 CROP_PAD = 4  # the CIFAR recipe: RandomCrop(32, padding=4) and RandomHorizontalFlip()
 
 
-def augment_generator(recipe: Recipe, seed: int) -> torch.Generator | None:
+def augment_generator(recipe: Recipe, seed: int, X: torch.Tensor) -> torch.Generator | None:
     """The private generator of a model's augmentation draws (None: no augmentation). Seeded from the data-order
     seed, so `train` and `core.batched.train_many` draw the same crops and flips for the same model."""
     if recipe.augment == "none":
         return None
+    if X.dim() != 4:
+        raise ResidueError(f"recipe: augment = {recipe.augment!r} is for images (C, H, W); this data has input shape "
+                           f"{tuple(X.shape[1:])}. Set augment = \"none\".")
     return torch.Generator().manual_seed((int(seed) * 1_000_003 + 0xA06) % 2**63)
 
 
@@ -110,7 +113,7 @@ def training_context(X: torch.Tensor):
 def device_layout(model: nn.Module, X: torch.Tensor) -> bool:
     """Channels-last memory for a convolutional model on CUDA (tensor cores read NHWC); returns whether the
     inputs should be converted too. On the CPU: no change. RESIDUE_CHANNELS_LAST=0 (and RESIDUE_AMP=0) turn the
-    CUDA path off, for the plain fp32 eager baseline bench/gpu.py compares with."""
+    CUDA path off, for the plain fp32 eager baseline bench/vision.py compares with."""
     if (X.device.type != "cuda" or X.dim() != 4 or os.environ.get("RESIDUE_CHANNELS_LAST", "1") == "0"
             or not any(isinstance(m, nn.Conv2d) for m in model.modules())):
         return False
@@ -148,7 +151,7 @@ def endless_batches(n: int, batch_size: int, generator: torch.Generator, device=
 def compiled(model: nn.Module, X: torch.Tensor):
     """`torch.compile(model)` where asked for (RESIDUE_COMPILE=1) on CUDA, else the model itself. Off by default:
     compiling pays only when its minutes of tracing are spent on many epochs of one shape, which
-    bench/gpu.py measures before anyone turns it on."""
+    bench/vision.py measures before anyone turns it on."""
     if X.device.type == "cuda" and os.environ.get("RESIDUE_COMPILE") == "1":
         return torch.compile(model)
     return model
@@ -177,12 +180,9 @@ def train(
     `training_context`); on the CPU the arithmetic is unchanged."""
     if len(y) == 0:
         raise ResidueError("Cannot train on an empty set.")
-    if recipe.augment != "none" and X.dim() != 4:
-        raise ResidueError(f"recipe: augment = {recipe.augment!r} is for images (C, H, W); this data has input shape "
-                           f"{tuple(X.shape[1:])}. Set augment = \"none\".")
     progress = as_progress(progress)
     g = torch.Generator().manual_seed(int(seed))
-    aug = augment_generator(recipe, seed)
+    aug = augment_generator(recipe, seed, X)
     single = drops_single(model)
     nhwc = device_layout(model, X)
     step = compiled(model, X)
