@@ -7,6 +7,14 @@ stacked along a leading model axis and run through `torch.func.functional_call` 
 
 `train_many` reproduces `core.training.train` exactly (same initialisation, same mini-batch order,
 same Adam/SGD arithmetic), so a batched shadow model equals the one trained alone (tests check it).
+
+Batch norm: a stacked parameter set also holds each model's buffers (running mean and variance), so every
+model evaluates with its own statistics and trains its own, updated in place under `vmap`. Batch statistics
+count every row of a batch, so a model with batch norm never shares a call with rows that are only padding:
+`train_many` runs the models whose mini-batches have the same size together, step by step.
+
+Memory: on CUDA every function here works through the models in chunks that fit the device's free memory
+(`core.device.memory_budget`); on the CPU there is no budget and nothing is chunked.
 """
 from __future__ import annotations
 
@@ -21,21 +29,41 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
+from .device import memory_budget
 from .progress import Progress, as_progress
-from .training import Recipe
+from .training import (Recipe, augment_draws, augment_generator, augmented, drops_single, has_batch_norm,
+                       training_context)
 
 Params = dict[str, torch.Tensor]  # name -> tensor with a leading model axis
 
 
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters, then buffers (batch norm's running statistics): everything a forward pass reads."""
+    return {**dict(model.named_parameters()), **dict(model.named_buffers())}
+
+
 def stack(models: Sequence[nn.Module]) -> Params:
-    """Stack the parameters of same-architecture models: name -> (M, *shape)."""
-    return {k: torch.stack([dict(m.named_parameters())[k].detach() for m in models])
-            for k, _ in models[0].named_parameters()}
+    """Stack the parameters and buffers of same-architecture models: name -> (M, *shape)."""
+    states = [_state(m) for m in models]
+    return {k: torch.stack([s[k].detach() for s in states]) for k in states[0]}
 
 
 def repeat(model: nn.Module, m: int) -> Params:
-    """M copies of one model's parameters."""
-    return {k: v.detach().unsqueeze(0).repeat(m, *([1] * v.dim())) for k, v in model.named_parameters()}
+    """M copies of one model's parameters and buffers."""
+    return {k: v.detach().unsqueeze(0).repeat(m, *([1] * v.dim())) for k, v in _state(model).items()}
+
+
+def buffers_of(template: nn.Module, params: Params) -> Params:
+    """The stacked buffers inside a stacked set (name -> (M, *shape)); {} for a model without buffers."""
+    return {k: params[k] for k, _ in template.named_buffers() if k in params}
+
+
+def _check_buffers(template: nn.Module, params: Params) -> None:
+    """Models with batch norm are evaluated with their own running statistics, never the template's."""
+    missing = [k for k, _ in template.named_buffers() if k not in params]
+    if missing and has_batch_norm(template):
+        raise ValueError(f"stacked batch-norm models need their buffers (missing {missing[0]!r}): stack the "
+                         f"models with core.batched.stack, or pass each model's buffers")
 
 
 def unstack(params: Params, template: nn.Module) -> list[nn.Module]:
@@ -52,14 +80,17 @@ def select(params: Params, i: int) -> Params:
     return {k: v[i] for k, v in params.items()}
 
 
-def _stateless(template: nn.Module):
+def _stateless(template: nn.Module, train: bool = False):
+    """f(params, x) of a private copy of `template`, in eval mode (batch norm reads running statistics) or train
+    mode (batch statistics; the running ones in `params` are updated in place). Buffers missing from `params`
+    are the template's."""
     # a private copy: functional_call swaps the module's parameters while it runs, so a template that other
     # threads read (a live model, not a fresh one) would show them vmap's batched tensors
-    template = copy.deepcopy(template)
+    template = copy.deepcopy(template).train(train)
     buffers = dict(template.named_buffers())
 
     def f(p: Params, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(template, (p, buffers), (x,))
+        return functional_call(template, {**buffers, **p}, (x,))
 
     return f
 
@@ -134,8 +165,8 @@ def _chain_loss_grad(template: nn.Module, chain: Chain) -> Callable:
     spec = Flat(template)
 
     @torch.no_grad()
-    def fn(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
-        p = spec.views(flat)
+    def fn(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, buffers: Params | None = None):
+        p = spec.views(flat)  # a plain MLP has no buffers
         inputs: list[torch.Tensor] = []
         logits = _chain_forward(chain, p, x, inputs)
         logp = logits.log_softmax(-1)
@@ -163,7 +194,23 @@ def _chain_loss_grad(template: nn.Module, chain: Chain) -> Callable:
 
 def forward_many(template: nn.Module, params: Params, X: torch.Tensor, per_model_inputs: bool = False,
                  chunk: int = 4096) -> torch.Tensor:
-    """Logits of every parameter set: (M, N, classes). X is shared (N, ...) or per model (M, N, ...)."""
+    """Logits of every parameter set (eval mode): (M, N, classes). X is shared (N, ...) or per model (M, N, ...).
+
+    A stacked set of batch-norm models must hold their buffers (`stack` does). Within a device memory budget the
+    models go through in chunks (`models_per_call`)."""
+    _check_buffers(template, params)
+    M = next(iter(params.values())).shape[0]
+    rows = min(chunk, X.shape[1] if per_model_inputs else X.shape[0])
+    k = models_per_call(template, rows, training=False, device=X.device)
+    if k < M:
+        return torch.cat([_forward_many(template, {n: v[i:i + k] for n, v in params.items()},
+                                        X[i:i + k] if per_model_inputs else X, per_model_inputs, chunk)
+                          for i in range(0, M, k)])
+    return _forward_many(template, params, X, per_model_inputs, chunk)
+
+
+def _forward_many(template: nn.Module, params: Params, X: torch.Tensor, per_model_inputs: bool,
+                  chunk: int) -> torch.Tensor:
     chain = linear_chain(template)
     if chain is not None:
         M = next(iter(params.values())).shape[0]
@@ -206,10 +253,13 @@ class Flat:
 
 
 def loss_grad_fn(template: nn.Module) -> Callable:
-    """(flat (M, P), X (M,B,..), y (M,B), w (M,B)) -> (grad (M, P), losses (M,)): weighted mean CE per model.
+    """(flat (M, P), X (M,B,..), y (M,B), w (M,B)[, buffers]) -> (grad (M, P), losses (M,)): weighted mean CE per
+    model, the model in train mode.
 
     Weights let models with shorter last batches share one call (padding rows get weight 0). Plain MLPs
-    take a hand-written batched forward/backward (`linear_chain`), everything else vmap + autograd."""
+    take a hand-written batched forward/backward (`linear_chain`), everything else vmap + autograd. A model with
+    batch norm needs `buffers` (each model's running statistics, stacked; updated in place, as a train-mode
+    forward updates them), and its batch statistics count every row: no padding rows for it."""
     chain = linear_chain(template)
     if chain is not None:
         return _chain_loss_grad(template, chain)
@@ -218,14 +268,18 @@ def loss_grad_fn(template: nn.Module) -> Callable:
 
 def _generic_loss_grad_fn(template: nn.Module) -> Callable:
     flat_spec = Flat(template)
-    f = vmap(_stateless(template))
+    f = vmap(_stateless(template, train=True))
+    norm = has_batch_norm(template)
 
-    def fn(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
+    def fn(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, buffers: Params | None = None):
+        if norm and not buffers:
+            raise ValueError("a batch-norm model trains with its own running statistics: pass each model's "
+                             "buffers (core.batched.buffers_of)")
         # gradients w.r.t. each parameter view, concatenated: differentiating w.r.t. `flat` itself makes every
         # slice's backward zero-fill a full (M, P) tensor (about a third of the step time); same numbers
         leaves = {k: v.requires_grad_(True) for k, v in flat_spec.views(flat.detach()).items()}
-        with torch.enable_grad():
-            logits = f(leaves, x)
+        with torch.enable_grad(), training_context(x):
+            logits = f({**leaves, **(buffers or {})}, x).float()
             ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape)
             losses = (ce * w).sum(1) / w.sum(1).clamp_min(1e-12)
             grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
@@ -315,33 +369,147 @@ def train_many(
 ) -> Params:
     """Train M models at once, model i on X[subsets[i]] from init[i] with data-order seed order_seeds[i].
 
-    Equivalent to calling `core.training.train` on each (same batches, same optimiser arithmetic)."""
+    Equivalent to calling `core.training.train` on each (same batches, same augmentation draws, same optimiser
+    arithmetic). Models are independent, so within a device memory budget they train in chunks, each whole."""
     progress = as_progress(progress)
+    M = len(subsets)
+    rows = min(recipe.batch_size, max(len(s) for s in subsets))
+    k = models_per_call(template, rows, training=True, device=X.device)
+    if k >= M:
+        return _train_many(template, init, X, y, subsets, recipe, order_seeds, progress, stage)
+    parts = [_train_many(template, {n: v[i:i + k] for n, v in init.items()}, X, y, subsets[i:i + k], recipe,
+                         order_seeds[i:i + k], progress, f"{stage} ({i + 1}-{min(i + k, M)} of {M})")
+             for i in range(0, M, k)]
+    return {n: torch.cat([part[n] for part in parts]) for n in parts[0]}
+
+
+def _train_many(template: nn.Module, init: Params, X: torch.Tensor, y: torch.Tensor, subsets: Sequence[np.ndarray],
+                recipe: Recipe, order_seeds: Sequence[int], progress: Progress, stage: str) -> Params:
     M = len(subsets)
     spec = Flat(template)
     flat = spec.flatten(init).detach().clone()
+    _check_buffers(template, init)
+    bufs = {k: v.detach().clone() for k, v in buffers_of(template, init).items()}
     opt = BatchedOptimizer(flat, recipe.optimizer, recipe.lr, recipe.momentum, recipe.weight_decay)
     step_fn = loss_grad_fn(template)
     gens = [torch.Generator().manual_seed(int(s)) for s in order_seeds]
+    augs = [augment_generator(recipe, s, X) for s in order_seeds]
+    single = drops_single(template)
     subs = [torch.as_tensor(np.asarray(s), dtype=torch.long) for s in subsets]
     bs = recipe.batch_size
     dev = X.device
     longest = max(len(s) for s in subs)
     for epoch in range(recipe.epochs):
-        # the epoch's orders as one padded (M, longest) table, so each step is a column slice: per-model
-        # Python work once an epoch, not once a step (it cost as much as the small models' maths)
-        order = torch.zeros(M, longest, dtype=torch.long)
-        weight = torch.zeros(M, longest)
-        for i, (s, g) in enumerate(zip(subs, gens)):
-            order[i, :len(s)] = s[torch.randperm(len(s), generator=g)]
-            weight[i, :len(s)] = 1.0
-        order, weight = order.to(dev), weight.to(dev)
-        for s in range(math.ceil(longest / bs)):
-            idx, w = order[:, s * bs:(s + 1) * bs], weight[:, s * bs:(s + 1) * bs]
-            g, _ = step_fn(flat, X[idx], y[idx], w)
+        perms = [s[torch.randperm(len(s), generator=g)] for s, g in zip(subs, gens)]
+        if not bufs and not single and not (augs and augs[0] is not None):
+            # the common case: the epoch's orders as one padded (M, longest) table, so each step is a column
+            # slice (per-model Python work once an epoch, not once a step: it cost as much as the small models' maths)
+            order, weight = torch.zeros(M, longest, dtype=torch.long), torch.zeros(M, longest)
+            for i, p in enumerate(perms):
+                order[i, :len(p)], weight[i, :len(p)] = p, 1.0
+            order, weight = order.to(dev), weight.to(dev)
+            for s in range(math.ceil(longest / bs)):
+                idx, w = order[:, s * bs:(s + 1) * bs], weight[:, s * bs:(s + 1) * bs]
+                g, _ = step_fn(flat, X[idx], y[idx], w)
+                opt.step(flat, g, w.sum(1) > 0)
+            progress(stage, epoch + 1, recipe.epochs)
+            continue
+        n_steps = max(math.ceil(len(p) / bs) for p in perms)
+        for s in range(n_steps):
+            chunks = [p[s * bs:(s + 1) * bs] for p in perms]
+            if single:
+                chunks = [c if len(c) >= 2 else c[:0] for c in chunks]
+            if bufs:  # batch norm: models with equal batch sizes together, never padding rows
+                g = torch.zeros_like(flat)
+                for rows in _same_size(chunks):
+                    r = torch.as_tensor(rows, device=dev)
+                    idx = torch.stack([chunks[i] for i in rows]).to(dev)
+                    own = {k: v[r] for k, v in bufs.items()}
+                    g[r], _ = step_fn(flat[r], _inputs(X, idx, [chunks[i] for i in rows], [augs[i] for i in rows]),
+                                      y[idx], torch.ones(idx.shape, device=dev), own)
+                    for k, v in own.items():
+                        bufs[k][r] = v
+                opt.step(flat, g, torch.as_tensor([len(c) > 0 for c in chunks]))
+                continue
+            width = max(len(c) for c in chunks)
+            idx = torch.zeros(M, width, dtype=torch.long)
+            w = torch.zeros(M, width)
+            for i, c in enumerate(chunks):
+                idx[i, :len(c)] = c
+                w[i, :len(c)] = 1.0
+            idx, w = idx.to(dev), w.to(dev)
+            g, _ = step_fn(flat, _inputs(X, idx, chunks, augs), y[idx], w)
             opt.step(flat, g, w.sum(1) > 0)
         progress(stage, epoch + 1, recipe.epochs)
-    return {k: v.detach() for k, v in spec.views(flat).items()}
+    return {**{k: v.detach() for k, v in spec.views(flat).items()}, **bufs}
+
+
+def _same_size(chunks: list[torch.Tensor]) -> list[list[int]]:
+    """Indices of the models grouped by mini-batch size (empty batches left out), in order."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, c in enumerate(chunks):
+        if len(c):
+            groups[len(c)].append(i)
+    return list(groups.values())
+
+
+def _inputs(X: torch.Tensor, idx: torch.Tensor, chunks: list[torch.Tensor], augs: list) -> torch.Tensor:
+    """X[idx] (models, width, ...), each model's real rows augmented with its own draws (as `train` draws them)."""
+    xb = X[idx]
+    if augs and augs[0] is not None:
+        width = idx.shape[1]
+        offsets = torch.zeros(len(chunks), width, 2, dtype=torch.long)
+        flips = torch.zeros(len(chunks), width, dtype=torch.bool)
+        for i, (c, g) in enumerate(zip(chunks, augs)):
+            offsets[i, :len(c)], flips[i, :len(c)] = augment_draws(g, len(c))
+        xb = augmented(xb.flatten(0, 1), offsets.flatten(0, 1), flips.flatten()).view(xb.shape)
+    return xb
+
+
+def models_per_call(template: nn.Module, rows: int, training: bool, device: torch.device | str) -> int:
+    """How many stacked copies of `template` one call may hold on `device`, each with `rows` inputs: the device's
+    memory budget (`core.device.memory_budget`) over one model's estimated need (`model_bytes`). Without a budget
+    (the CPU) there is no limit."""
+    budget = memory_budget(device)
+    if budget is None:
+        return 2**31
+    return max(1, int(budget // model_bytes(template, rows, training)))
+
+
+def model_bytes(template: nn.Module, rows: int, training: bool) -> int:
+    """Estimated bytes one model takes in a stacked call on `rows` inputs: its parameters (with gradient and two
+    optimiser moments when training) and every layer's output for the rows (kept for the backward pass when
+    training, three times over to cover the gradients). Measured on the meta device: nothing is computed."""
+    state = _state(template)
+    params = sum(v.numel() * v.element_size() for v in state.values())
+    acts = activation_elements(template) * 4 * rows
+    return int(params * (4 if training else 1) + acts * (3 if training else 1))
+
+
+def activation_elements(template: nn.Module) -> int:
+    """Elements of every leaf module's output for one input sample (on the meta device)."""
+    shape = getattr(template, "input_shape", None)
+    model = copy.deepcopy(template).to("meta").eval()
+    first = next((m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))), None)
+    if shape is None:
+        if isinstance(first, nn.Conv2d):
+            raise ValueError("a convolutional template needs its input_shape to size a memory budget")
+        shape = (first.in_features,) if first is not None else (1,)
+    total = 0
+
+    def count(_m, _i, out):
+        nonlocal total
+        if isinstance(out, torch.Tensor):
+            total += out[0].numel()
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(torch.empty(1, *shape, device="meta"))
+    finally:
+        for h in hooks:
+            h.remove()
+    return total + math.prod(shape)
 
 
 def init_many(make: Callable[[int], nn.Module], seeds: Sequence[int]) -> Params:

@@ -56,7 +56,12 @@ def _cmd_run(args) -> int:
     out = Path(args.out)
     store = ModelStore(args.cache) if args.cache else ModelStore()
     bar = Bar(quiet=args.quiet)
-    exp = Experiment(cfg, store=store, device=args.device)
+    if getattr(args, "checkpoint", None):  # θ_o from a file: the dashboard's upload, from the command line
+        from .experiment import CheckpointExperiment
+
+        exp = CheckpointExperiment.from_file(cfg, args.checkpoint, store=store, device=args.device)
+    else:
+        exp = Experiment(cfg, store=store, device=args.device)
     if args.quality is not None:  # bad N, protocol or forget set: said before anything trains
         from .quality.pools import check
 
@@ -168,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cache", default=None, help="model cache folder (default: $RESIDUE_CACHE or ~/.cache/residue)")
     r.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--checkpoint", default=None, metavar="PATH",
+                   help="θ_o from a state dict of the config's model (torch.save(model.state_dict(), PATH); a "
+                        "torchvision resnet18 or the Comparator's CIFAR ResNet-18, with or without a module./model. "
+                        "prefix) instead of training it; loaded with weights_only=True and shape-checked")
     r.add_argument("--quality", type=int, default=None, metavar="N",
                    help="also score forgetting quality (NeurIPS 2023 competition metric) with N models per pool")
     _quality_options(r)

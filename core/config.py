@@ -62,6 +62,7 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         """The TOML-shaped dict: `from_dict(to_dict())` gives back an equal config."""
         d = asdict(self)
+        d["recipe"] = self.recipe.to_dict()
         d["model"] = {"name": self.model.name, **self.model.params}
         d["methods"] = [{"name": m.name, **({"label": m.label} if m.label else {}), **m.params}
                         for m in self.methods]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from .cache import ModelStore, stable_hash
 from .config import ExperimentConfig
 from .data import Dataset, Split, load_dataset, make_split
 from .device import default_device
+from .errors import ResidueError
 from .models import build_model
 from .progress import Progress, as_progress
 from .results import ModelReport, Results
@@ -206,6 +208,69 @@ class Experiment:
             device=str(self.device), seconds=seconds, notes=list(self.store.notes),
             warnings=[warning] if warning else [],
         )
+
+
+MAX_CHECKPOINT_FILE_BYTES = 2**31  # a file named on the command line (a full-width VGG-11-BN is 0.5 GB)
+
+
+class CheckpointExperiment(Experiment):
+    """An experiment whose original model θ_o is a checkpoint (a state dict of the config's architecture) instead
+    of a trained one: the dashboard's upload and the command line's `--checkpoint` alike.
+
+    θ_o's initialisation is unknown, so θ_r (trained here from `fresh_model()`) does not share it:
+    `original_init_known` is False and measures read in θ_o's coordinates are not applicable (`core.verdict`).
+    The checkpoint's hash enters every cache key, so models unlearned from it never mix with models unlearned
+    from a trained θ_o."""
+
+    original_init_known = False
+
+    def __init__(self, config: ExperimentConfig, state: dict, fingerprint: str, **kw):
+        super().__init__(config, **kw)
+        self._state, self._ckpt_fp = state, fingerprint
+
+    @classmethod
+    def from_bytes(cls, config: ExperimentConfig, raw: bytes, max_bytes: int | None = None,
+                   **kw) -> "CheckpointExperiment":
+        """Parse `raw` against the config's architecture on its data (`core.models.load_checkpoint`: weights only,
+        unwrapped, shape-checked), before anything trains."""
+        from .models import load_checkpoint
+
+        exp = cls(config, {}, checkpoint_fingerprint(raw), **kw)
+        template = exp.fresh_model()
+        exp._state = load_checkpoint(raw, template, **({} if max_bytes is None else {"max_bytes": max_bytes}))
+        return exp
+
+    @classmethod
+    def from_file(cls, config: ExperimentConfig, path: str | Path, max_bytes: int = MAX_CHECKPOINT_FILE_BYTES,
+                  **kw) -> "CheckpointExperiment":
+        """`from_bytes` of a file named on the command line (a user's own path, read as it is)."""
+        p = Path(path)
+        if not p.is_file():
+            raise ResidueError(f"checkpoint: file '{path}' not found.")
+        if p.stat().st_size > max_bytes:
+            raise ResidueError(f"checkpoint: '{p.name}' is over the {max_bytes // 2**20} MB limit.")
+        try:
+            raw = p.read_bytes()
+        except OSError as e:
+            raise ResidueError(f"checkpoint: cannot read '{path}' ({e.strerror or type(e).__name__}).") from None
+        try:
+            return cls.from_bytes(config, raw, max_bytes, **kw)
+        except ResidueError as e:
+            raise ResidueError(f"checkpoint '{p.name}': {e}") from None
+
+    def _base_key(self) -> dict:
+        return {**super()._base_key(), "checkpoint": self._ckpt_fp}
+
+    def train_model(self, part, init_seed, order_seed, progress=None, stage="train"):
+        if part == "train" and init_seed == order_seed == self.config.seed:
+            model = self.fresh_model()
+            model.load_state_dict(self._state)
+            return Trained(model.to(self.device).eval(), 0.0, message="θ_o from a checkpoint", cached=True)
+        return super().train_model(part, init_seed, order_seed, progress, stage)
+
+
+def checkpoint_fingerprint(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:24]
 
 
 def degenerate_original(exp: Experiment) -> str:

@@ -22,10 +22,11 @@ import streamlit as st
 from core.config import ExperimentConfig, from_dict, loads
 from core.data import Dataset, ForgetSpec, datasets, load_dataset, make_split
 from core.data.files import data_root
+from core.data.images import DEFAULT_FOLDERS
 from core.errors import ResidueError
 from core.models import build_model, models
 from core.params import Param
-from core.training import Recipe
+from core.training import AUGMENTS, Recipe
 from core.unlearn import methods
 
 from . import state, ui
@@ -44,7 +45,17 @@ OPTION_TEXT = {
                     "(tabular data only: images keep their scale). Off: the features as uploaded, e.g. for a "
                     "checkpoint trained on raw features. Recorded in the config as data.options.standardize."),
     "folder": ("folder", "a folder inside the data directory ($RESIDUE_DATA)"),
+    "normalize": ("Normalise each channel",
+                  "Shift and scale each colour channel to mean 0 and deviation 1, with the training split's "
+                  "statistics, or with the mean and std below (e.g. those your checkpoint was trained with)."),
+    "mean": ("mean", "per-channel means, comma-separated (with std); empty: the training split's"),
+    "std": ("std", "per-channel deviations, comma-separated (with mean); empty: the training split's"),
+    "limit": ("limit", "keep the first N images (e.g. 2000 for a CPU classroom); empty: all of them"),
+    "width": ("width", "channel multiplier: 1 is the reference network, 0.25 or 0.125 a narrow one that trains "
+                       "on a CPU in minutes"),
 }
+IMAGE_DATA = ("cifar10", "cifar100", "mnist", "fashion_mnist", "kmnist", "image_folder")
+VISION_MODELS = ("resnet18", "resnet18_cifar", "vgg11_bn")
 
 # The recipe has no Param declarations of its own: these mirror `Recipe.__post_init__`'s ranges so the
 # widgets show them; Recipe itself stays the judge.
@@ -55,6 +66,8 @@ RECIPE_PARAMS = {
     "optimizer": Param("optimizer", "adam", choices=("adam", "sgd"), help="optimizer"),
     "momentum": Param("momentum", 0.9, 0.0, 0.999, "SGD momentum"),
     "weight_decay": Param("weight_decay", 0.0, 0.0, 1.0, "weight decay"),
+    "augment": Param("augment", "none", choices=AUGMENTS,
+                     help="images: crop_flip = random 4-pixel shifts and horizontal flips (the CIFAR recipe), seeded"),
 }
 
 
@@ -109,7 +122,7 @@ def load_into_state(cfg: ExperimentConfig) -> None:
         value = d.options.get(p.name, p.default)
         if p.name == "path":
             value = value or ""
-        ss[f"f.dopt.{d.name}.{p.name}"] = _to_text(value) if value is not inspect.Parameter.empty else ""
+        ss[f"f.dopt.{d.name}.{p.name}"] = _to_text(value) if value not in (inspect.Parameter.empty, None) else ""
     ss["f.test_fraction"] = float(d.test_fraction)
     ss["f.shadow_fraction"] = float(d.shadow_fraction)
     ss["f.model"] = cfg.model.name
@@ -147,7 +160,20 @@ def _keep_values() -> None:
 
 
 def _parse_value(text: Any, default: Any, name: str) -> Any:
-    """Turn a text field back into the type of its declared default (lists of ints, numbers...)."""
+    """Turn a text field back into the type of its declared default (lists of ints, numbers...). An option whose
+    default is None (a folder, a limit, per-channel statistics) is None when empty, else a number, a list of
+    numbers (comma-separated) or the text itself."""
+    if default is None:
+        text = str(text or "").strip()
+        if not text:
+            return None
+        try:
+            numbers = [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
+        except ValueError:
+            return text
+        if "," in text or ";" in text:
+            return numbers
+        return int(numbers[0]) if numbers[0] == int(numbers[0]) and "." not in text else numbers[0]
     if isinstance(default, (list, tuple)):
         try:
             return [int(x) for x in str(text).replace(";", ",").split(",") if x.strip()]
@@ -199,14 +225,21 @@ def _signature_widgets(fn, prefix: str, skip=("self", "input_shape", "n_classes"
             label, hint = OPTION_TEXT.get(p.name, (p.name, ""))
             out[p.name] = param_widget(Param(p.name, default, help=hint), key, label)
         else:
-            _ensure(key, default)
+            _ensure(key, "" if default is None else default)
             label, hint = OPTION_TEXT.get(p.name, (p.name, p.name))
-            out[p.name] = st.text_input(label, key=key, help=hint)
+            text = st.text_input(label, key=key, help=hint)
+            out[p.name] = (text, None) if default is None else text
     return {k: _parse_value(*v, k) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _builtin_dataset(name: str, options_key: str, _options: dict) -> Dataset:
+def _builtin_dataset(name: str, options_key: str, options: dict) -> Dataset:
+    """The dataset the form describes, loaded once per data directory and options. Kept as a shared resource, not
+    copied on every rerun: a CIFAR-size dataset is 737 MB (nothing mutates it: splits normalise copies)."""
+    return _loaded(name, options_key, str(data_root()), options)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the data…")
+def _loaded(name: str, options_key: str, root: str, _options: dict) -> Dataset:
     return load_dataset(name, **_options)
 
 
@@ -227,10 +260,12 @@ def _dataset_section(form: Form) -> tuple[str, dict, Dataset | None]:
     _ensure("f.dataset", "digits")
     name = st.selectbox("Dataset", names, key="f.dataset",
                         help="digits: 1,797 8x8 images; moons/blobs: 2-D points you can see; "
-                             "npz/csv: upload your own; idx: MNIST-format files in a folder.")
+                             "npz/csv: upload your own; idx: MNIST-format files in a folder; cifar10/cifar100 "
+                             "(binary version), mnist/fashion_mnist/kmnist (IDX) and image_folder (a folder per "
+                             "class): images read from the data directory, never downloaded.")
     doc = (datasets.get(name).__doc__ or "").strip().splitlines()
     if doc:
-        st.caption(doc[0])
+        st.caption(" ".join(line.strip() for line in doc[:3] if line.strip()))
     opts = _signature_widgets(datasets.get(name), f"f.dopt.{name}")
     ds: Dataset | None = None
     if name in UPLOADS:
@@ -275,8 +310,31 @@ def _model_section(ds: Dataset | None) -> tuple[str, dict]:
     names = models.names()
     _ensure("f.model", "mlp")
     name = st.selectbox("Model", names, key="f.model",
-                        help="mlp: fully connected layers; cnn: small convolutional net for images.")
-    return name, _signature_widgets(models.get(name).__init__, f"f.mopt.{name}")
+                        help="mlp: fully connected layers; cnn: small convolutional net for images; resnet18 "
+                             "(torchvision's, ImageNet stem), resnet18_cifar (the CIFAR stem the papers and the "
+                             "Unlearning Comparator use) and vgg11_bn: torchvision's networks, whose state dicts "
+                             "load as checkpoints.")
+    params = _signature_widgets(models.get(name).__init__, f"f.mopt.{name}")
+    if name in VISION_MODELS:
+        st.caption(cost_note(name, params.get("width", 1.0), ds))
+    return name, params
+
+
+def cost_note(model: str, width: Any, ds: Dataset | None) -> str:
+    """What a run of a torchvision network costs here, said before the button is pressed."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    where = "this machine's GPU" if gpu else "this machine's CPU (no GPU found)"
+    n = len(ds) if ds is not None else 0
+    try:
+        w = float(width)
+    except (TypeError, ValueError):
+        w = 1.0
+    scale = (f"a full-width {model} on {n:,} images: minutes per model on a GPU, hours on a CPU"
+             if w >= 0.5 else f"a width-{w:g} {model}: a CPU trains it on a few thousand small images in minutes")
+    return (f":material/timer: Runs on {where}. Cost: {scale}; every analysis trains more models (θ_r, the "
+            f"yardstick retrains, 16 shadow models for LiRA).")
 
 
 def _forget_section(ds: Dataset | None) -> dict:
@@ -413,7 +471,9 @@ def _own_data() -> str | None:
     up = ss.get(f"up.data.{name}") if name in UPLOADS else None
     if up is not None:
         return f"Uploaded data in use: **{up.name}**"
-    where = ss.get(f"f.dopt.{name}.path") if name in UPLOADS else ss.get("f.dopt.idx.folder") if name == "idx" else None
+    where = (ss.get(f"f.dopt.{name}.path") if name in UPLOADS
+             else ss.get(f"f.dopt.{name}.folder") or DEFAULT_FOLDERS.get(name)
+             if name == "idx" or name in IMAGE_DATA else None)
     return f"Your data in use: **{where}** ({name}, from the data directory)" if where else None
 
 
@@ -555,11 +615,13 @@ def picker(ds: Dataset) -> None:
         for i, s in enumerate(shown):
             with cols[i % 8]:
                 img = ds.X[s]
-                img = img[0] if img.ndim == 3 else img
+                img = img.transpose(1, 2, 0) if img.ndim == 3 and img.shape[0] == 3 else (
+                    img[0] if img.ndim == 3 else img)  # colour as RGB, one channel as grey
                 lo, hi = float(img.min()), float(img.max())
                 img = ((img - lo) / (hi - lo + 1e-9) * 255).astype(np.uint8)
-                scale = max(1, 64 // max(img.shape))
-                st.image(np.kron(img, np.ones((scale, scale), dtype=np.uint8)), width=56)
+                scale = max(1, 64 // max(img.shape[:2]))
+                block = np.ones((scale, scale) + ((1,) if img.ndim == 3 else ()), dtype=np.uint8)
+                st.image(np.kron(img, block), width=56)
                 on = st.checkbox(str(int(s)), value=int(s) in sel, key=f"pick.cb.{int(s)}")
                 (sel.add if on else sel.discard)(int(s))
     st.write(f"**{len(sel)}** sample(s) selected" + (f": {', '.join(map(str, sorted(sel)[:20]))}"

@@ -19,7 +19,6 @@ its key, which needs the uploaded bytes themselves; the session's own uploads st
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import threading
 import time
@@ -35,7 +34,7 @@ from core.cache import ModelStore, source_fingerprint, stable_hash
 from core.config import ExperimentConfig, dumps
 from core.data import Dataset
 from core.errors import Cancelled, ResidueError
-from core.experiment import Experiment
+from core.experiment import CheckpointExperiment, Experiment, checkpoint_fingerprint
 from core.progress import Event, Progress
 from core.results import Results
 
@@ -169,32 +168,8 @@ def load_checkpoint(raw: bytes, template) -> dict:
     return parse(raw, template, MAX_CHECKPOINT_BYTES)
 
 
-class CheckpointExperiment(Experiment):
-    """An experiment whose original model θ_o is an uploaded checkpoint instead of a trained one.
-
-    The checkpoint's hash enters every cache key, so models unlearned from it never mix with models
-    unlearned from a trained θ_o.
-    """
-
-    def __init__(self, config, state: dict, fingerprint: str, **kw):
-        super().__init__(config, **kw)
-        self._state, self._ckpt_fp = state, fingerprint
-
-    def _base_key(self) -> dict:
-        return {**super()._base_key(), "checkpoint": self._ckpt_fp}
-
-    def train_model(self, part, init_seed, order_seed, progress=None, stage="train"):
-        from core.experiment import Trained
-
-        if part == "train" and init_seed == order_seed == self.config.seed and not self.models:
-            model = self.fresh_model()
-            model.load_state_dict(self._state)
-            return Trained(model.to(self.device).eval(), 0.0, message="uploaded checkpoint", cached=True)
-        return super().train_model(part, init_seed, order_seed, progress, stage)
-
-
 def fingerprint_bytes(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()[:24]
+    return checkpoint_fingerprint(raw)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -325,7 +325,7 @@ BAD: list = [
       id="name/csv/label column"),
     R(lambda: load_dataset("csv", data=csv_bytes("label,a,a", ["0,1,2", "1,2,3"] * 10)), "appears twice",
       id="name/csv/duplicate column"),
-    R(lambda: load_dataset("mnist"), "Unknown dataset 'mnist'", id="name/loader/dataset"),
+    R(lambda: load_dataset("imagenet"), "Unknown dataset 'imagenet'", id="name/loader/dataset"),
     R(lambda: get_method("finetune", lrr=0.1), "unknown hyperparameter", id="name/method/hyperparameter"),
     R(lambda: get_method("orthogonal_replay", mode="all"), "must be one of", id="name/method/choice"),
     # -- a config file with unknown keys ----------------------------------------------------------

@@ -139,7 +139,7 @@ def test_config_toml_roundtrip_and_hash():
 
 @pytest.mark.parametrize("text, message", [
     ("sede = 1", "unknown key 'sede'"),
-    ("[data]\nname = 'mnist'", "Unknown dataset 'mnist'"),
+    ("[data]\nname = 'imagenet'", "Unknown dataset 'imagenet'"),
     ("[model]\nname = 'vit'", "Unknown model 'vit'"),
     ("[[methods]]\nname = 'magic'", "Unknown unlearning method 'magic'"),
     ("[[methods]]\nname = 'finetune'\nlr = 50.0", r"lr must be in \[1e-06, 0.1\]"),

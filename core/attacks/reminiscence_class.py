@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..batched import BatchedOptimizer, Flat, forward_many, loss_grad_fn, stack
+from ..batched import BatchedOptimizer, Flat, buffers_of, forward_many, loss_grad_fn, stack
 from ..cache import stable_hash
 from ..errors import ResidueError
 from ..params import Param
@@ -193,13 +193,14 @@ def _relearn(models, template, split, classes, *, probe_fraction, min_probe, dra
     by_model = stack([models[n] for n in names])
     own = torch.as_tensor([names.index(n) for n, *_ in keys], device=dev)
     flat = spec.flatten({k: v[own] for k, v in by_model.items()}).detach().clone()
+    bufs = {k: v[own].clone() for k, v in buffers_of(template, by_model).items()}  # batch norm: each run's own
     opt = BatchedOptimizer(flat, "sgd", torch.as_tensor([lr for *_, lr in keys], dtype=flat.dtype),
                            momentum=momentum)
     grad = loss_grad_fn(template)
     ones = torch.ones(M, 1 + retain_batch, device=dev)
 
     def probe_acc() -> torch.Tensor:
-        logits = forward_many(template, spec.views(flat), Xp, per_model_inputs=True)
+        logits = forward_many(template, {**spec.views(flat), **bufs}, Xp, per_model_inputs=True)
         hit = (logits.argmax(-1) == yp).float() * probe_w_t
         return hit.sum(1) / probe_w_t.sum(1)
 
@@ -207,7 +208,7 @@ def _relearn(models, template, split, classes, *, probe_fraction, min_probe, dra
     curves[:, 0] = probe_acc().cpu()
     for t in range(max_steps):
         idx = step_idx_t[:, t]
-        g, _ = grad(flat, X_all[idx], y_t[idx], ones)
+        g, _ = grad(flat, X_all[idx], y_t[idx], ones, bufs)
         opt.step(flat, g)
         curves[:, t + 1] = probe_acc().cpu()
         if (t + 1) % 5 == 0 or t + 1 == max_steps:

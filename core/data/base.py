@@ -17,6 +17,7 @@ MAX_FILE_BYTES = 200 * 1024 * 1024  # user files above this are refused before p
 MAX_SAMPLES = 200_000
 MAX_FEATURES = 65_536  # a 256x256 image
 MAX_VALUES = 50_000_000  # 200 MB as float32
+MAX_IMAGE_VALUES = 200_000_000  # images: CIFAR-10 whole (60,000 x 3 x 32 x 32) is 184 million values, 737 MB
 MAX_CLASSES = 1000
 
 
@@ -31,6 +32,10 @@ class Dataset:
     kind: str = "tabular"  # "image" (X is (N, C, H, W)), "tabular" or "2d"
     class_names: list[str] = field(default_factory=list)
     standardize: bool = False  # `make_split` scales each feature with the training split's mean and deviation
+    # images: `make_split` normalises each channel, with the training split's mean and deviation (True) or with
+    # fixed (mean, std) lists, one value per channel; `norm_stats` then records the (mean, std) it applied
+    channel_norm: bool | tuple = False
+    norm_stats: tuple | None = None
 
     def __post_init__(self) -> None:
         self.X, self.y = validate_arrays(self.X, self.y, self.name)
@@ -69,9 +74,10 @@ def validate_arrays(X, y, name: str = "data") -> tuple[np.ndarray, np.ndarray]:
     n_features = int(np.prod(X.shape[1:]))
     if n_features == 0:
         raise ResidueError(f"{name}: samples have no features (shape {X.shape}).")
-    if n_features > MAX_FEATURES or X.size > MAX_VALUES:
+    most = MAX_IMAGE_VALUES if X.ndim == 4 else MAX_VALUES
+    if n_features > MAX_FEATURES or X.size > most:
         raise ResidueError(f"{name}: {n_features} features per sample x {len(y)} samples is over the limit "
-                           f"({MAX_FEATURES} features, {MAX_VALUES} values in all).")
+                           f"({MAX_FEATURES} features, {most} values in all).")
     with np.errstate(over="ignore", invalid="ignore"):
         X = X.astype(np.float32, copy=False)  # float32 already (a parsed CSV): no second copy of a large table
     flat = X.reshape(len(X), -1)
@@ -247,6 +253,8 @@ def make_split(
     forget_idx = select_forget(dataset, train, forget, seed)
     if dataset.standardize:
         dataset = standardized(dataset, train)
+    elif dataset.channel_norm:
+        dataset = channel_normalized(dataset, train)
     return Split(dataset, train, test, shadow, forget_idx, torch.device(device))
 
 
@@ -304,6 +312,31 @@ def standardized(dataset: Dataset, rows: np.ndarray) -> Dataset:
                            f"resolves); set the dataset option standardize = false.")
     scaled = copy.copy(dataset)
     scaled.X, scaled.standardize = out.reshape(dataset.X.shape), False
+    return scaled
+
+
+def channel_normalized(dataset: Dataset, rows: np.ndarray) -> Dataset:
+    """A copy of an image dataset with each channel at zero mean and unit deviation: over `rows`, the training
+    split (as `standardized` does for tabular features, and for the same reasons), or with the fixed (mean, std)
+    the dataset declares (the statistics a checkpoint was trained with). `norm_stats` records what was applied."""
+    X = dataset.X
+    if dataset.channel_norm is True:
+        step = max(1, 2**22 // max(1, X[0].size))  # rows at a time: float64 sums without a full-size temporary
+        chunks = [rows[i: i + step] for i in range(0, len(rows), step)]
+        count = len(rows) * X[0, 0].size
+        mean = sum(X[c].sum(axis=(0, 2, 3), dtype=np.float64) for c in chunks) / count
+        var = sum(((X[c] - mean[:, None, None]) ** 2).sum(axis=(0, 2, 3), dtype=np.float64) for c in chunks) / count
+        std = np.sqrt(var)
+        std[std <= 1e-6] = 1.0  # a constant channel is only centred
+    else:
+        mean, std = (np.asarray(v, dtype=np.float64) for v in dataset.channel_norm)
+    out = np.empty_like(X)
+    m32, s32 = mean.astype(np.float32)[:, None, None], std.astype(np.float32)[:, None, None]
+    for i in range(0, len(X), 4096):
+        np.divide(X[i: i + 4096] - m32, s32, out=out[i: i + 4096])
+    scaled = copy.copy(dataset)
+    scaled.X, scaled.channel_norm = out, False
+    scaled.norm_stats = ([float(v) for v in mean], [float(v) for v in std])
     return scaled
 
 

@@ -16,7 +16,9 @@ large. Stacking points into batched matmuls (`vmap(functional_call)`, chunk by c
 point's matmuls are too small to pay for their own dispatch (`BATCH_BELOW`, measured by
 bench/landscape.py); `evaluate_loop` is the plain per-point reference the tests and the bench compare with.
 Grids use D_f whole and a fixed class-stratified sample of D_r (`ProbeData.retain_sample`); the sizes
-are recorded in each result.
+are recorded in each result. A model with batch norm is evaluated in eval mode with the running statistics of
+the model the evaluator was built from at every point (the parameters move, the statistics do not), as loss
+landscapes of batch-norm networks are usually drawn.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from ..batched import Flat
+from ..batched import Flat, models_per_call
 from ..results import _clean
 from .common import ProbeData
 
@@ -63,7 +65,8 @@ class Evaluator:
         self.y = torch.cat([sets[n][1] for n in self.names])
         sizes = [len(sets[n][1]) for n in self.names]
         self.bounds = np.cumsum([0] + sizes).tolist()
-        self.chunk = int(chunk)
+        # points per call: at most `chunk`, fewer where the device's memory budget says so (CUDA)
+        self.chunk = min(int(chunk), models_per_call(template, len(self.y), training=False, device=self.X.device))
         self.buffers = dict(template.named_buffers())
         self._plan = self._split_first_affine()
 
@@ -71,8 +74,8 @@ class Evaluator:
     def _split_first_affine(self):
         """(prefix modules, affine module, its param names, rest as (module, param prefix) list) or None."""
         blocks = getattr(self.template, "blocks", None)
-        if blocks is None or self.buffers:
-            return None
+        if blocks is None or self.buffers or "blocks" not in self.template._modules:
+            return None  # the split needs parameter names `blocks.<layer>.…` (a view of blocks has others)
         names = list(blocks.keys())
         first = blocks[names[0]]
         mods = list(first) if isinstance(first, nn.Sequential) else [first]

@@ -97,11 +97,13 @@ def bounced_many(models: list[nn.Module], data: ProbeData, k: int = 30, lr: floa
 
     Every model sees the same retain batches (one generator seeded with `seed`, as `bounce_back` draws them),
     and the batched SGD follows `torch.optim.SGD`'s arithmetic, so the numbers match the one-by-one loop."""
-    from ..batched import BatchedOptimizer, Flat, forward_many, loss_grad_fn, stack
+    from ..batched import BatchedOptimizer, Flat, buffers_of, forward_many, loss_grad_fn, stack
 
     template = models[0]
     spec = Flat(template)
-    flat = spec.flatten(stack(models)).detach().clone()
+    stacked = stack(models)
+    flat = spec.flatten(stacked).detach().clone()
+    bufs = {k: v.clone() for k, v in buffers_of(template, stacked).items()}  # batch norm: each model's own
     opt = BatchedOptimizer(flat, "sgd", lr, momentum=0.9)
     grad = loss_grad_fn(template)
     (fX, fy), (rX, ry) = data.forget, data.retain
@@ -111,9 +113,9 @@ def bounced_many(models: list[nn.Module], data: ProbeData, k: int = 30, lr: floa
     for _ in range(k):
         idx = torch.randint(len(ry), (batch_size,), generator=g).to(rX.device)
         Xb = rX[idx].unsqueeze(0).expand(M, *rX[idx].shape)
-        gr, _ = grad(flat, Xb, ry[idx].unsqueeze(0).expand(M, -1), ones)
+        gr, _ = grad(flat, Xb, ry[idx].unsqueeze(0).expand(M, -1), ones, bufs)
         opt.step(flat, gr)
-    logits = forward_many(template, spec.views(flat), fX)
+    logits = forward_many(template, {**spec.views(flat), **bufs}, fX)
     return (logits.argmax(-1) == fy).double().mean(1).cpu().tolist()
 
 

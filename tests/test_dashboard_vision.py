@@ -1,0 +1,67 @@
+"""The sidebar's "Data & model" section offers the image datasets read from disk and torchvision's networks, with
+their options drawn from the loaders' and constructors' signatures and a cost note before the button is pressed."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("streamlit")
+
+from test_dashboard_pages import (  # noqa: E402,F401
+    _run_disabled,
+    environment,
+    errors,
+    form_app,
+    no_exception,
+    open_section,
+)
+from test_image_data import write_cifar10  # noqa: E402
+
+
+def test_cifar10_and_a_narrow_resnet_make_a_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESIDUE_DATA", str(tmp_path))
+    write_cifar10(tmp_path / "cifar-10-batches-bin")
+    at = form_app()
+    at.selectbox(key="f.dataset").set_value("cifar10").run()
+    no_exception(at)
+    assert at.checkbox(key="f.dopt.cifar10.normalize").value is True
+    at.text_input(key="f.dopt.cifar10.limit").set_value("40").run()
+    at.multiselect(key="f.forget.classes").set_value([3]).run()
+    at.selectbox(key="f.model").set_value("resnet18_cifar").run()
+    at.number_input(key="f.mopt.resnet18_cifar.width").set_value(0.0625).run()
+    open_section(at, "open.recipe")
+    at.selectbox(key="f.recipe.augment").set_value("crop_flip").run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    assert not _run_disabled(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Runs on this machine's CPU (no GPU found)" in captions and "width-0.0625 resnet18_cifar" in captions
+    assert "Your data in use: **cifar-10-batches-bin** (cifar10" in captions
+    from dashboard import form
+    cfg = form.from_dict({"data": {"name": "cifar10", "options": {"limit": 40}}, "model": {"name": "resnet18_cifar",
+                                                                                          "width": 0.0625}})
+    assert cfg.data.options == {"limit": 40}
+    key = at.session_state["form_key"]
+    assert key and at.session_state["f.dopt.cifar10.folder"] == ""
+
+
+def test_per_channel_statistics_and_a_missing_folder_are_said_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESIDUE_DATA", str(tmp_path))
+    at = form_app()
+    at.selectbox(key="f.dataset").set_value("cifar10").run()
+    no_exception(at)
+    assert any("no folder 'cifar-10-batches-bin' in the data directory" in e for e in errors(at)), errors(at)
+    assert _run_disabled(at)
+    write_cifar10(tmp_path / "cifar-10-batches-bin")
+    at.text_input(key="f.dopt.cifar10.mean").set_value("0.49, 0.48, 0.45").run()
+    no_exception(at)
+    assert any("give both mean and std" in e for e in errors(at)), errors(at)
+    at.text_input(key="f.dopt.cifar10.std").set_value("0.25, 0.24, 0.26").run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+
+
+def test_a_vgg_on_digits_is_refused_readably():
+    at = form_app()
+    at.selectbox(key="f.model").set_value("vgg11_bn").run()
+    no_exception(at)
+    assert any("vgg11_bn needs images of at least 32x32 pixels" in e for e in errors(at)), errors(at)
