@@ -54,8 +54,9 @@ ORDER_OFFSET = 7919  # data-order seed of the "same init, other order" retrains:
 UTILITY = ("retain_acc", "test_acc")  # higher is better for the user: above the band is not a fault
 FORGET_SIDE = ("forget_acc", "true_prob", "mia_efficacy")  # the outputs that say whether D_f is still known
 
-# lineage of a model: what its weights descend from (θ_o-coordinate measures need θ_o's coordinates)
-FROM_ORIGINAL, SAME_INIT, OTHER_INIT = "from θ_o", "θ_o's initialisation", "another initialisation"
+# lineage of a model: what its weights descend from (θ_o-coordinate measures need θ_o's coordinates); θ_r itself
+# is the reference of the measures read against it (depth, barrier to θ_r...): its own values there are definitions
+FROM_ORIGINAL, SAME_INIT, OTHER_INIT, RETRAIN = "from θ_o", "θ_o's initialisation", "another initialisation", "θ_r"
 
 
 # -- bands -----------------------------------------------------------------------------------------
@@ -261,6 +262,9 @@ class Yardstick:
         if inf.family == "context":
             ev.decides, ev.status = False, "context: where the model sits; shown, never deciding"
             return ev
+        if lineage == RETRAIN and inf.against_retrain:
+            ev.decides, ev.status = False, "not applicable: θ_r is this measure's reference (its value is a definition)"
+            return ev
         if inf.coordinates == "theta_o" and (lineage == OTHER_INIT or not self.original_init_known):
             ev.decides = False
             ev.status = ("not applicable: read in θ_o's coordinates, and this model has another initialisation"
@@ -332,7 +336,9 @@ def lineage(exp, name: str) -> str:
     from .unlearn import methods
 
     method = next((m for m in exp.config.methods if m.key == name), None)
-    if name == "retrain" or (method is not None and methods.get(method.name).exact):
+    if exp.models.get(name) is exp.models.get("retrain"):
+        return RETRAIN  # θ_r itself (also the 'retrain' method, which reuses it)
+    if method is not None and methods.get(method.name).exact:
         return SAME_INIT
     return FROM_ORIGINAL
 

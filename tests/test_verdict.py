@@ -18,7 +18,7 @@ from core import Experiment, load_config
 from core.cache import ModelStore
 from core.probes.base import Readings
 from core.probes.trust import trust
-from core.verdict import (CLEAN, NO_VERDICT, OTHER_INIT, OVER, PSEUDO, UNDER, Yardstick, verdicts)
+from core.verdict import (CLEAN, NO_VERDICT, OTHER_INIT, OVER, PSEUDO, RETRAIN, UNDER, Yardstick, verdicts)
 
 PRESET = Path(__file__).resolve().parents[1] / "assets" / "presets" / "forget_digit_7.toml"
 YARD = ["r1", "r2", "r3", "r4"]
@@ -94,6 +94,19 @@ def test_theta_o_coordinate_measures_do_not_apply_to_another_initialisation():
     ev = next(e for e in v.evidence if e.probe == "depth")
     assert not ev.decides and "another initialisation" in ev.status
     assert y.bands["depth"].init == [1.0, 1.005] and y.bands["depth"].lo == pytest.approx(0.99)  # same-init band
+
+
+def test_theta_r_is_not_judged_on_the_measures_it_is_the_reference_of():
+    """θ_r's depth is 1 by definition (patching with its own activations): read against retrains whose unclipped
+    depth runs above 1, it would look 'below the band' — a definition, not a reading."""
+    vals = _values(m={"depth": 1.0})
+    for n, d in zip(YARD, (1.1, 1.2, 1.15, 1.3)):
+        vals["depth"][n] = d
+    y = _yardstick(vals)
+    assert y.judge("m").label == PSEUDO  # a model from θ_o with that depth would count
+    v = y.judge("m", lineage=RETRAIN)
+    ev = next(e for e in v.evidence if e.probe == "depth")
+    assert v.label == CLEAN and not ev.decides and "reference" in ev.status
 
 
 def test_a_band_that_reaches_the_limit_cannot_decide():

@@ -44,7 +44,7 @@ class BarrierToOriginal(_Barrier):
 
 @register
 class BarrierToRetrain(_Barrier):
-    name, ref, direction = "barrier_r", "r", +1
+    name, ref, direction, against_retrain = "barrier_r", "r", +1, True
     label = "forget-loss barrier to θ_r"
     caption = ("Height of the forget-loss bump on the straight line from the model to θ_r: a model that truly "
                "moved to θ_r's valley has none.")

@@ -58,6 +58,7 @@ class ProbeInfo:
     abs_tol: float = 0.0  # smallest tolerance around the retrain band (above the resolution)
     reading: bool = False  # the definition is our reading of the paper
     in_verdict: bool = True  # measured on the yardstick and the controls (False: costly context, heatmap only)
+    against_retrain: bool = False  # measured against θ_r itself: θ_r's own value is a definition, not a reading
 
     def applies(self, class_wise: bool) -> bool:
         return self.forgetting == "any" or (self.forgetting == "class") == class_wise
@@ -149,6 +150,7 @@ class Probe:
     abs_tol: ClassVar[float] = 0.0
     reading: ClassVar[bool] = False
     in_verdict: ClassVar[bool] = True
+    against_retrain: ClassVar[bool] = False
     params: ClassVar[tuple[Param, ...]] = ()
 
     def __init__(self, **hyper: Any):
@@ -157,7 +159,8 @@ class Probe:
     @classmethod
     def info(cls) -> ProbeInfo:
         return ProbeInfo(cls.name, cls.label, cls.family, cls.direction, cls.caption, cls.unit, cls.lo, cls.hi,
-                         cls.per_layer, cls.coordinates, cls.forgetting, cls.abs_tol, cls.reading, cls.in_verdict)
+                         cls.per_layer, cls.coordinates, cls.forgetting, cls.abs_tol, cls.reading, cls.in_verdict,
+                         cls.against_retrain)
 
     def measure(self, ctx: ProbeContext, models: dict[str, nn.Module]) -> Readings:
         raise NotImplementedError

@@ -114,7 +114,7 @@ class WeightDistanceO(_WeightDistance):
 
 @register
 class WeightDistanceR(_WeightDistance):
-    name, ref, direction, coordinates = "weight_dist_r", "r", +1, "theta_o"
+    name, ref, direction, coordinates, against_retrain = "weight_dist_r", "r", +1, "theta_o", True
     label = "weight distance to θ_r"
     caption = "How far each layer's weights are from θ_r's, relative to θ_r's norm: where the model sits, not what it remembers."
 
@@ -141,7 +141,7 @@ class CkaO(_Cka):
 
 @register
 class CkaR(_Cka):
-    name, ref, direction = "cka_r", "r", -1
+    name, ref, direction, against_retrain = "cka_r", "r", -1, True
     label = "CKA to θ_r on D_f"
     caption = "How similar the layer's activations on D_f are to θ_r's (1 = the same up to rotation and scale)."
 

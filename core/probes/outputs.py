@@ -90,6 +90,7 @@ class JsToRetrain(Probe):
     direction = +1
     unit = "nats"
     hi = 0.6931471805599453  # ln 2
+    against_retrain = True
     caption = ("Mean Jensen-Shannon divergence between the model's and θ_r's posteriors on D_f: how differently it "
                "answers from the retrain, whichever way. Context: two models can forget equally and answer "
                "differently.")

@@ -104,7 +104,7 @@ def layer_ratios(p: PatchingResult) -> list[float]:
 class _Patching(Probe):
     """What the patching measures share: read in θ_o's coordinates, lower = more like θ_o, one threshold."""
 
-    direction, lo, hi, coordinates = -1, 0.0, float("inf"), "theta_o"
+    direction, lo, hi, coordinates, against_retrain = -1, 0.0, float("inf"), "theta_o", True
     params = (Param("threshold", 0.05, 0.0, 10.0, "layers whose Δ¹ (θ_r's drop, in nats) is below this are ignored"),)
 
     def _results(self, ctx: ProbeContext, models: dict) -> dict[str, PatchingResult]:
