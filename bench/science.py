@@ -852,8 +852,8 @@ def section_pseudo(runs: Runs, produced: str) -> tuple[str, dict]:
             g = lambda *p: runs.get(sc, "pseudo", n, *p)
             rows.append([CONTROL_NAMES.get(n, n), ms(runs.get(sc, "quality", n, "UA"), pct=True)
                          if n in runs.of(sc)[0]["quality"] else "–", ms(g("out"), 2),
-                         votes([_label(measures, k) for k in g("out_by")]), ms(g("res"), 2),
-                         votes([_label(measures, k) for k in g("res_by")]), votes(g("verdict"))])
+                         votes([_label(measures, k) if k else "–" for k in g("out_by")]), ms(g("res"), 2),
+                         votes([_label(measures, k) if k else "–" for k in g("res_by")]), votes(g("verdict"))])
         parts.append(f"**{TITLES[sc]}** (seeds: {len(runs.of(sc))})\n\n" + table(
             ["model", "UA", "output / band", "(by)", "residual / band", "(by)", "verdict (seeds)"], rows))
         # the controls: the verdict's hit rates, then every deciding measure's
@@ -872,14 +872,22 @@ def section_pseudo(runs: Runs, produced: str) -> tuple[str, dict]:
         parts.append(f"**{TITLES[sc]}: each measure's trust figure** (its hits on the same controls; a measure "
                      "passes when it leaves at least 90% of the held-out retrains alone and flags the model that "
                      "holds D_f — the head-only control for functional measures, θ_o for outputs — in at least "
-                     "80% of the seeds)\n\n" + table(
+                     "80% of the seeds). The verdicts above are read with every measure, since these figures come from the "
+                     "same seeds; on a run with this setting, the dashboard's overview offers a toggle that lets this "
+                     "table silence the measures that fail it (their values stay on screen, marked 'not trusted')"
+                     "\n\n" + table(
                          ["measure", "family", "sees θ_o", "flags head-only", "held-out retrains clean", "trust"],
                          trows))
         approx = [n for n in names if n not in CONTROL_NAMES and n != "retrain"]
         facts[sc] = {"verdicts": {n: runs.get(sc, "pseudo", n, "verdict") for n in approx},
                      "controls": {c: (sum(x["passed"] for x in v), len(v)) for c, v in ctl.items() if v},
                      "failed": [k for k, ok in trust.items() if not ok], "n_measures": len(trust),
-                     "measures": measures}
+                     "measures": measures,
+                     # θ_r is a retrain the yardstick never saw too: (verdict, the measure that decided, its
+                     # distance in half-widths) per seed
+                     "theta_r": list(zip(runs.get(sc, "pseudo", "retrain", "verdict"),
+                                         runs.get(sc, "pseudo", "retrain", "res_by"),
+                                         runs.get(sc, "pseudo", "retrain", "res")))}
     text = ("## 5. Pseudo-convergence: the verdict, its controls, and each measure's trust\n\n" + produced + "\n\n"
             "Read off `core.verdict`'s evidence, so table and verdict agree (science.md §3.1). Every measure — and "
             "every layer of a per-layer measure, on its own — has a retrain band: the range of the yardstick retrains "
@@ -904,10 +912,19 @@ def claims_pseudo(facts: dict) -> str:
         need = {"control: θ_o": 1.0, "control: head-only": 0.8}
         held = [c[k] for k in ("control: retrain, other order", "control: retrain, other init") if k in c]
         hh, hn = sum(h for h, _ in held), sum(n for _, n in held)
-        ok = all(c[k][0] >= need[k] * c[k][1] for k in need if k in c) and (hn == 0 or hh >= 0.9 * hn)
-        parts = [f"{CONTROL_NAMES[k]} {c[k][0]}/{c[k][1]}" for k in need if k in c] + [f"held-out retrains clean "
-                                                                                        f"{hh}/{hn}"]
-        fails = ", ".join(_label(f["measures"], k) for k in f["failed"][:6]) or "none"
+        tr = f.get("theta_r", [])
+        th = sum(v == "clean" for v, _, _ in tr)
+        ok = (all(c[k][0] >= need[k] * c[k][1] for k in need if k in c)
+              and (hn + len(tr) == 0 or hh + th >= 0.9 * (hn + len(tr))))
+        flagged = "; ".join(f"{v} by {_label(f['measures'], k)} at {x:.2f} half-widths"
+                            + (" (a measure that fails its controls)" if k in f["failed"] else "")
+                            for v, k, x in tr if v != "clean" and k)
+        parts = ([f"{CONTROL_NAMES[k]} {c[k][0]}/{c[k][1]}" for k in need if k in c]
+                 + [f"held-out retrains clean {hh}/{hn}"]
+                 + ([f"θ_r (a retrain outside the yardstick too, the same data order as θ_o) clean {th}/{len(tr)}"
+                     + (f" ({flagged})" if flagged else "")] if tr else [])
+                 + [f"every retrain clean {hh + th}/{hn + len(tr)} (at least 90% needed)"])
+        fails = ", ".join(_label(f["measures"], k) for k in f["failed"]) or "none"
         lines.append(verdict_line(ok, (
             f"Claim (science.md §3.1): the verdict passes its controls. {TITLES[sc]}: " + "; ".join(parts)
             + f". Measures that failed their controls ({len(f['failed'])} of {f['n_measures']}): {fails}.")))
