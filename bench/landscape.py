@@ -2,8 +2,8 @@
 a plain per-point torch loop, on the same grid, at every preset's model size and two larger ones.
 
 `python bench/landscape.py` (or `python bench/run.py --only landscape`). For each model (the MLP of the two
-digits presets, 85,002 parameters, with their own forget sets; the moons preset's MLP; a deeper MLP with 4
-hidden layers of 256; the small CNN), on D_f plus the whole retain set, with 1 and 2 threads:
+digits presets, 4 hidden layers of 128, 59,146 parameters, with their own forget sets; the moons preset's MLP;
+a deeper MLP with 4 hidden layers of 256; the small CNN), on D_f plus the whole retain set, with 1 and 2 threads:
 
 * the plane θ_o + a·(θ_u − θ_o) + b·(θ_r − θ_o) on the peer's own 31×31 grid (`planar_interpolation`), forget and
   retain loss per point, by: Residue's `Evaluator` as `model_plane` runs it (its rule picks per-point or
@@ -39,10 +39,10 @@ def _cases():
     presets = ROOT / "assets" / "presets"
     digits = tomllib.loads((presets / "forget_digit_7.toml").read_text())
     return [
-        ("digits MLP 256-256, forget 7 (preset)", digits, GRID),
-        ("digits MLP 256-256, random 10% (preset)", tomllib.loads((presets / "forget_random_10pct.toml").read_text()),
+        ("digits MLP 4x128, forget 7 (preset)", digits, GRID),
+        ("digits MLP 4x128, random 10% (preset)", tomllib.loads((presets / "forget_random_10pct.toml").read_text()),
          GRID),
-        ("moons MLP 64-64 (preset)", tomllib.loads((presets / "moons_neighbourhood.toml").read_text()), GRID),
+        ("moons MLP 4x64 (preset)", tomllib.loads((presets / "moons_neighbourhood.toml").read_text()), GRID),
         ("digits MLP 4x256 (deeper)", {**digits, "model": {"name": "mlp", "hidden": [256] * 4}}, 15),
         ("digits CNN 16-32-64", {**digits, "model": {"name": "cnn"}}, 15),
     ]
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"median of the rounds' ratios  [budget <= 1: {'ok' if ok else 'MISS'}]; "
                   f"max |difference| from {'the peer' if have_peer else 'the loop'} {err:.1e}")
         torch.set_num_threads(threads0)
-        if label.startswith("digits MLP 256-256, forget 7"):
+        if label.startswith("digits MLP 4x128, forget 7"):
             line = np.arange(1, GRID + 1)[:, None] / GRID
             fns = {"Residue": lambda: _ours(L, o, sets, fo, (fu - fo)[None], line),
                    "plain loop": lambda: plain_loop(o, fo, (fu - fo)[None], line, X, y, nf)}

@@ -67,7 +67,7 @@ def main() -> None:
     from core.probes.embedding import project, warm_up
     from core.verdict import verdicts
 
-    print("== probes: residual probes on the classroom experiment (digits, MLP 256-256, forget 7) ==")
+    print("== probes: residual probes on the classroom experiment (digits, the default MLP: 4 hidden layers of 128, forget 7) ==")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {load()}")
     with tempfile.TemporaryDirectory() as d:
         cfg = ExperimentConfig(methods=[MethodConfig("finetune"), MethodConfig("gradient_ascent"),
