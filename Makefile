@@ -3,18 +3,20 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
+PYTEST_ARGS ?=
 # torch's OpenMP threads sleep between parallel regions instead of spinning against the server, the browser
 # and the job threads (3x faster "Run everything" on a shared machine; see core/__init__.py)
 export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install run test bench science clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first: on a CPU machine this takes the CPU wheel, never a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	# the test extra, and the distributed one so the suite runs the sweep's Dask backend on a local cluster
+	$(PY) -m pip install -q -e '.[test,distributed]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,8 +25,11 @@ run: $(STAMP)
 	@echo "Residue dashboard: http://localhost:$(PORT)"
 	$(PY) -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT)
 
+# What CI runs (.ci/run). Browser tests need Debian's chromium: installed here when root with apt, else skipped,
+# and the run's last line names every skipped suite with the command that enables it.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	tools/ensure_browser.sh
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'  # loss-landscapes, the peer bench/landscape.py times against

@@ -41,13 +41,17 @@ class Param:
         if isinstance(self.default, (int, float)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ResidueError(f"{self.name} must be a number, got {shown(value)}.")
+            if not np.isfinite(value):  # before int(): NaN and inf would escape as ValueError / OverflowError
+                raise ResidueError(f"{self.name} must be in [{self.low}, {self.high}], got {value}.")
             if isinstance(self.default, int) and float(value) != int(value):
                 raise ResidueError(f"{self.name} must be a whole number, got {shown(value)}.")
             value = type(self.default)(value)
-            if value != value or (self.low is not None and value < self.low) or (
+            if (self.low is not None and value < self.low) or (
                     self.high is not None and value > self.high):
                 raise ResidueError(f"{self.name} must be in [{self.low}, {self.high}], got {value}.")
             return value
+        if isinstance(self.default, str) and not isinstance(value, str):
+            raise ResidueError(f"{self.name} must be text, got {shown(value)}.")
         return value
 
 

@@ -22,6 +22,11 @@ class Registry(Generic[T]):
 
         return add
 
+    def unregister(self, name: str) -> T:
+        """Remove an entry (a plug-in loaded for one session, a test's deliberately broken one) and return it."""
+        self.get(name)
+        return self._items.pop(name)
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]

@@ -47,6 +47,6 @@ def test_ten_concurrent_sessions_succeed_and_stay_apart(server):
 
 
 @pytest.mark.skipif(not os.environ.get("RESIDUE_LOAD_TEST"), reason="heavy (minutes on 2 shared cores); "
-                    "RESIDUE_LOAD_TEST=1 runs it")
+                    "enable with: RESIDUE_LOAD_TEST=1 make test")
 def test_three_concurrent_browser_sessions_succeed_and_stay_apart(browser, server):
     _drive("browser", server.url, 3)
