@@ -35,7 +35,8 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'  # loss-landscapes, the peer bench/landscape.py times against
 	$(PY) bench/run.py
 
-# The science report (reports/science.md): 3 seeds, about 10-25 minutes on 2 cores; --quick for a 1-minute check.
+# The science report (reports/science.md): 5 seeds x 3 scenarios, about 15-25 minutes on 2 cores with an empty
+# model cache; `bench/science.py --quick` for a few-minute check.
 science: $(STAMP)
 	$(PY) bench/science.py --workers 2
 
