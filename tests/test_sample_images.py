@@ -12,7 +12,7 @@ from core.attacks.residual import sample_neighbourhood
 from core.data import Dataset, ForgetSpec, display_pixels, load_dataset, make_split
 from core.models import build_model
 from dashboard.figures.neighbourhood import perturbed_strip_figure
-from dashboard.figures.samples import image_trace, picture, thumbnail_figure
+from dashboard.figures.samples import image_trace, picture, picture_bytes, thumbnail_figure
 from test_image_data import root, write_cifar10  # noqa: F401  (root: the RESIDUE_DATA fixture)
 
 
@@ -59,7 +59,9 @@ def test_colour_is_an_rgb_image_and_one_channel_a_grey_heatmap():
         return sum(int(v) for v in colour[4:-1].split(","))
 
     assert (grey.zmin, grey.zmax) == (0, 1)
-    assert light(grey.colorscale[0][1]) > 700 > 100 > light(grey.colorscale[-1][1])  # 0 white paper, 1 dark ink
+    assert light(grey.colorscale[0][1]) > 700 and light(grey.colorscale[-1][1]) < 100  # 0 white paper, 1 dark ink
+    assert np.array_equal(picture_bytes(rgb), pic)  # the gallery's pictures: the same colours...
+    assert np.array_equal(picture_bytes(np.array([[[0.0, 1.0]]])), [[255, 0]])  # ...and grey as ink on paper
     thumb = thumbnail_figure(rgb)
     assert [type(t) for t in thumb.data] == [go.Image] and thumb.layout.yaxis.autorange == "reversed"
 

@@ -22,6 +22,13 @@ def picture(image: Any) -> np.ndarray:
     return np.atleast_2d(x)  # a flat vector (tabular data) as one row
 
 
+def picture_bytes(image: Any) -> np.ndarray:
+    """uint8 pixels for a plain picture (st.image): colour as RGB, one channel as ink dark on white, as drawn by
+    `image_trace`."""
+    pic = picture(image)
+    return pic if pic.ndim == 3 else np.rint((1.0 - np.clip(pic, 0.0, 1.0)) * 255).astype(np.uint8)
+
+
 def image_trace(image: Any) -> go.Image | go.Heatmap:
     """One image as a trace: true colour for three channels, a grey heatmap (0 white, 1 black) otherwise."""
     pic = picture(image)
