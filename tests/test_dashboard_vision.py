@@ -17,7 +17,7 @@ from test_dashboard_pages import (  # noqa: E402,F401
     form_app,
     no_exception,
     open_section,
-    sidebar_button,
+    run_preset,
 )
 from test_image_data import write_cifar10  # noqa: E402
 
@@ -117,12 +117,7 @@ def test_neighbourhood_and_embedding_draw_32x32_colour_samples(tmp_path, monkeyp
     monkeypatch.setattr(views, "warm", lambda run: None)  # (it draws every page's views, computing theirs)
     write_cifar10(tmp_path / "cifar-10-batches-bin", per_file=20)
     (Path(os.environ["RESIDUE_PRESETS_DIR"]) / "tiny_cifar.toml").write_text(CIFAR)
-    side = form_app()
-    side.selectbox(key="preset_pick").set_value("tiny_cifar").run()
-    sidebar_button(side, "run").click().run()
-    no_exception(side)
-    run = state.runs().get(side.session_state["run_key"])
-    assert not run.failed, run.failed
+    run = run_preset("tiny_cifar")
     at = app(autorun=False)
     at.session_state["run_key"] = run.key
     at.switch_page("pages/neighbourhood.py").run()
