@@ -572,7 +572,10 @@ def picker(ds: Dataset) -> None:
     """Pick forget samples by eye: a gallery for images, a clickable scatter for 2-D data."""
     import plotly.graph_objects as go
 
+    from core.data import display_pixels
+
     from .figures import palette
+    from .figures.samples import picture_bytes
 
     train = _train_indices(ds, int(st.session_state.get("f.seed", 0)))
     if "pick.sel" not in st.session_state:
@@ -612,13 +615,10 @@ def picker(ds: Dataset) -> None:
         page = st.number_input("Page", 1, pages, 1, key="pick.page") if pages > 1 else 1
         shown = idx[(page - 1) * per_page: page * per_page]
         cols = st.columns(8)
+        pixels = display_pixels(ds, ds.X[shown])  # one pass over the data's range for the page, not one a picture
         for i, s in enumerate(shown):
             with cols[i % 8]:
-                img = ds.X[s]
-                img = img.transpose(1, 2, 0) if img.ndim == 3 and img.shape[0] == 3 else (
-                    img[0] if img.ndim == 3 else img)  # colour as RGB, one channel as grey
-                lo, hi = float(img.min()), float(img.max())
-                img = ((img - lo) / (hi - lo + 1e-9) * 255).astype(np.uint8)
+                img = picture_bytes(pixels[i])  # colour as RGB, one channel as ink dark on white
                 scale = max(1, 64 // max(img.shape[:2]))
                 block = np.ones((scale, scale) + ((1,) if img.ndim == 3 else ()), dtype=np.uint8)
                 st.image(np.kron(img, block), width=56)

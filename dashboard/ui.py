@@ -292,15 +292,19 @@ def sample_picker(run: state.Run, where: str) -> int | None:
     return sid
 
 
-def _thumbnail(p) -> None:
+def _thumbnail(run: state.Run, p, where: str) -> None:
+    """The sample as a person sees it (colour or grey, the normalisation undone), or its first features."""
     import numpy as np
 
-    x = np.asarray(p.x, dtype=float)
-    if len(p.shape) >= 2 and int(np.prod(p.shape[-2:])) == len(x) // max(1, int(np.prod(p.shape[:-2]))):
-        img = x.reshape(p.shape)[(0,) * (len(p.shape) - 2)] if len(p.shape) > 2 else x.reshape(p.shape)
-        img = (img - img.min()) / (np.ptp(img) or 1.0)
-        scale = max(1, 96 // img.shape[0])
-        st.image(1.0 - np.kron(img, np.ones((scale, scale))), width=96, clamp=True)
+    from core.data import display_pixels
+
+    from .figures.samples import thumbnail_figure
+
+    ds = run.exp.prepare().dataset
+    x = np.asarray(p.x, dtype=np.float32)
+    if ds.kind == "image":
+        st.plotly_chart(thumbnail_figure(display_pixels(ds, x.reshape(p.shape))), key=f"sample.image.{where}",
+                        config={"displayModeBar": False}, width="stretch", theme=None)
     else:
         st.markdown(f"**x** = ({', '.join(f'{v:.3g}' for v in x[:6])}{', …' if len(x) > 6 else ''})")
 
@@ -336,7 +340,7 @@ def sample_card(run: state.Run, where: str, attacks: bool = True) -> int | None:
         return sid
     a, b = st.columns([1, 4])
     with a:
-        _thumbnail(p)
+        _thumbnail(run, p, where)
         st.caption(f"#{sid} · label {p.label} · {p.part}")
     with b:
         st.dataframe([{**r, "model": r["model"], "right?": "✓" if r["predicts"] == p.label else "✗"} for r in p.rows],

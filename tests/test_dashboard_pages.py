@@ -135,6 +135,20 @@ def sidebar_button(at, key):
     return next(b for b in at.button if b.key == key)
 
 
+def run_preset(slug: str):
+    """The finished run of one preset, run from the sidebar form (AppTest loses the sidebar of dashboard/app.py on
+    reruns: see tests/apps/sidebar_app.py); show it with `at.session_state["run_key"] = run.key`."""
+    from dashboard import state
+
+    side = form_app()
+    side.selectbox(key="preset_pick").set_value(slug).run()
+    sidebar_button(side, "run").click().run()
+    no_exception(side)
+    run = state.runs().get(side.session_state["run_key"])
+    assert not run.failed, run.failed
+    return run
+
+
 @pytest.fixture(scope="module")
 def ran():
     """One session after its automatic first run of the default (tiny) preset."""
@@ -934,14 +948,7 @@ def test_hand_picked_forget_samples_from_the_image_gallery():
 
 def test_moons_preset_every_view_of_a_2d_sample_forgetting_run():
     """2-D data, random forgetting: decision regions instead of image copies, no class-wise relearning."""
-    from dashboard import state
-
-    side = form_app()  # AppTest loses the sidebar of dashboard/app.py on reruns (see tests/apps/sidebar_app.py)
-    side.selectbox(key="preset_pick").set_value("tiny_moons").run()
-    sidebar_button(side, "run").click().run()
-    no_exception(side)
-    run = state.runs().get(side.session_state["run_key"])
-    assert not run.failed, run.failed
+    run = run_preset("tiny_moons")
     at = app(autorun=False)
     at.session_state["run_key"] = run.key  # the full app, showing that run
     for page, least in (("neighbourhood", 3), ("embedding", 1), ("residuals", 3), ("landscape", 2),

@@ -1,6 +1,9 @@
 """The sidebar's "Data & model" section offers the image datasets read from disk and torchvision's networks, with
-their options drawn from the loaders' and constructors' signatures and a cost note before the button is pressed."""
+their options drawn from the loaders' and constructors' signatures and a cost note before the button is pressed;
+a run on 32x32 colour images draws its samples in true colour."""
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -8,11 +11,13 @@ pytest.importorskip("streamlit")
 
 from test_dashboard_pages import (  # noqa: E402,F401
     _run_disabled,
+    app,
     environment,
     errors,
     form_app,
     no_exception,
     open_section,
+    run_preset,
 )
 from test_image_data import write_cifar10  # noqa: E402
 
@@ -65,3 +70,65 @@ def test_a_vgg_on_digits_is_refused_readably():
     at.selectbox(key="f.model").set_value("vgg11_bn").run()
     no_exception(at)
     assert any("vgg11_bn needs images of at least 32x32 pixels" in e for e in errors(at)), errors(at)
+
+
+CIFAR = """# title: Tiny CIFAR
+seed = 0
+
+[data]
+name = "cifar10"
+
+[data.forget]
+kind = "class"
+classes = [3]
+
+[model]
+name = "cnn"
+channels = [4, 8]
+hidden = 16
+
+[recipe]
+epochs = 2
+batch_size = 64
+
+[[methods]]
+name = "finetune"
+epochs = 1
+"""
+
+
+def _colour_images(at) -> list[list[dict]]:
+    """Per plotly chart of the page that draws samples in true colour: its go.Image traces (as sent)."""
+    charts = [json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart")]
+    return [[t for t in data if t["type"] == "image"] for data in charts if any(t["type"] == "image" for t in data)]
+
+
+def test_neighbourhood_and_embedding_draw_32x32_colour_samples(tmp_path, monkeypatch):
+    """A CIFAR-format run: the perturbed copies and the followed sample's thumbnail are RGB images (go.Image of
+    32x32x3), not one channel's z-scores in grey."""
+    import os
+    from pathlib import Path
+
+    from dashboard import state, views
+
+    monkeypatch.setenv("RESIDUE_DATA", str(tmp_path))
+    for a in state.ANALYSES.values():  # the two pages' analyses only: the rest take minutes on 32x32 colour
+        monkeypatch.setattr(a, "in_run_everything", a.name in ("neighbourhood", "embedding"))
+    monkeypatch.setattr(views, "warm", lambda run: None)  # (it draws every page's views, computing theirs)
+    write_cifar10(tmp_path / "cifar-10-batches-bin", per_file=20)
+    (Path(os.environ["RESIDUE_PRESETS_DIR"]) / "tiny_cifar.toml").write_text(CIFAR)
+    run = run_preset("tiny_cifar")
+    at = app(autorun=False)
+    at.session_state["run_key"] = run.key
+    at.switch_page("pages/neighbourhood.py").run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    charts = _colour_images(at)
+    assert len(charts) == 2, len(charts)  # the strip of copies and the followed sample's thumbnail
+    assert sorted(len(c) for c in charts) == [1, 7]  # the clean sample, 4 random copies and PGD's for θ_u and θ_r
+    assert all(t["z"]["dtype"] == "u1" and t["z"]["shape"] == "32, 32, 3" for c in charts for t in c)
+    at.switch_page("pages/embedding.py").run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    assert any("followed sample" in c.proto.spec for c in at.get("plotly_chart"))  # the embedding itself
+    assert [len(c) for c in _colour_images(at)] == [1]  # and the followed sample beside its predictions, in colour

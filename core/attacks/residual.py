@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
@@ -30,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data import display_pixels
 from ..errors import ResidueError
 from ..progress import Progress, as_progress
 
@@ -317,7 +319,7 @@ def decision_regions(models: dict[str, nn.Module], x: torch.Tensor | np.ndarray,
 class PerturbedExamples:
     """One sample and a few perturbed copies, with each model's prediction and confidence in the label."""
 
-    images: list  # (n_copies + 1) arrays shaped like the input; index 0 is the clean sample
+    images: list  # (n_copies + 1) arrays shaped like the input, as `pixels` drew them; index 0 is the clean sample
     kinds: list[str]  # "clean", "random", "pgd:<model>"
     predictions: dict[str, list[int]]  # model -> prediction per image
     confidence: dict[str, list[float]]  # model -> probability of the label per image
@@ -333,10 +335,13 @@ class PerturbedExamples:
 def perturbed_examples(models: dict[str, nn.Module], x: torch.Tensor, label: int, *, radius: float,
                        norm: str = "l2", n_random: int = 4, pgd_for: list[str] | None = None, pgd_steps: int = 10,
                        bounds: tuple[float, float] | None = None, seed: int = 0,
-                       sample_id: int | None = None) -> PerturbedExamples:
+                       sample_id: int | None = None,
+                       pixels: Callable[[torch.Tensor], np.ndarray] | None = None) -> PerturbedExamples:
     """The clean sample, `n_random` random copies within the τ-ball, and one PGD copy per model in `pgd_for`
     (the point PGD reached maximising that model's p(label)); every model's prediction on each.
-    bounds: the valid input range to clip to (`data_bounds(split)` for images), None for no clipping."""
+    bounds: the valid input range to clip to (`data_bounds(split)` for images), None for no clipping.
+    pixels: what to hand over of the copies, e.g. `display_pixels` with the dataset (the normalisation undone,
+    for a person to look at); None: the model inputs themselves."""
     x = torch.as_tensor(x, dtype=torch.float32)
     dev = next(next(iter(models.values())).parameters()).device
     x = x.to(dev)
@@ -376,7 +381,8 @@ def perturbed_examples(models: dict[str, nn.Module], x: torch.Tensor, label: int
             p = torch.softmax(m(batch), -1).cpu()
         preds[name] = p.argmax(-1).tolist()
         conf[name] = p[:, int(label)].tolist()
-    return PerturbedExamples([c.cpu().numpy().tolist() for c in batch], kinds, preds, conf, int(label),
+    shown = pixels(batch) if pixels is not None else batch.cpu().numpy()
+    return PerturbedExamples([c.tolist() for c in shown], kinds, preds, conf, int(label),
                              float(radius), norm, sample_id)
 
 
@@ -405,4 +411,5 @@ def sample_neighbourhood(ctx, target: str, sample_id: int, *, radius: float | No
                                     class_names=ds.class_names)
         return perturbed_examples(models, X[0], int(y[0]), radius=radius, norm=norm, n_random=n_random,
                                   pgd_for=list(dict.fromkeys([target, reference])), bounds=data_bounds(split),
-                                  seed=seed, sample_id=int(sample_id))
+                                  seed=seed, sample_id=int(sample_id),
+                                  pixels=(lambda batch: display_pixels(ds, batch)) if ds.kind == "image" else None)

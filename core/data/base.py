@@ -340,6 +340,23 @@ def channel_normalized(dataset: Dataset, rows: np.ndarray) -> Dataset:
     return scaled
 
 
+def display_pixels(dataset: Dataset, X: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Images as a person sees them: model inputs (..., C, H, W) of `dataset` back in [0, 1] pixels.
+
+    The per-channel normalisation the split applied (`norm_stats`) is undone, so a CIFAR image shows its own
+    colours rather than each channel's z-scores; images never normalised that lie outside [0, 1] (an npz of
+    0-255 values) are scaled by the dataset's range. Clipped to [0, 1]: a perturbed copy may step past the data."""
+    x = np.asarray(X.detach().cpu() if isinstance(X, torch.Tensor) else X, dtype=np.float32)
+    if dataset.norm_stats is not None:
+        mean, std = (np.asarray(v, dtype=np.float32)[:, None, None] for v in dataset.norm_stats)
+        x = x * std + mean
+    else:
+        lo, hi = float(dataset.X.min()), float(dataset.X.max())
+        if lo < 0.0 or hi > 1.0:
+            x = (x - lo) / max(hi - lo, 1e-12)
+    return np.clip(x, 0.0, 1.0)
+
+
 def select_forget(dataset: Dataset, train: np.ndarray, spec: ForgetSpec, seed: int) -> np.ndarray:
     spec.validate()
     y_train = dataset.y[train]

@@ -12,7 +12,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import palette
+from . import palette, samples
 
 _KIND_DASH = {"random": "solid", "pgd": "dash"}
 _KIND_LABEL = {"random": "random", "pgd": "adversarial (PGD)"}
@@ -121,8 +121,8 @@ def decision_regions_figure(regions, big: bool = False) -> go.Figure:
 
 
 def perturbed_strip_figure(examples, big: bool = False) -> go.Figure:
-    """The sample and a few perturbed copies (grayscale images), with each model's prediction under each copy
-    (✓ = still recognised as the sample's label)."""
+    """The sample and a few perturbed copies (display pixels: true colour for three channels, grey for one), with
+    each model's prediction under each copy (✓ = still recognised as the sample's label)."""
     e = _d(examples)
     images = e["images"]
     n = len(images)
@@ -131,13 +131,8 @@ def perturbed_strip_figure(examples, big: bool = False) -> go.Figure:
         titles.append("clean" if k == "clean" else ("random" if k == "random" else f"PGD for {k.split(':', 1)[1]}"))
     fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.02)
     for j, img in enumerate(images, start=1):
-        z = img
-        while isinstance(z, list) and len(z) == 1 and isinstance(z[0], list) and isinstance(z[0][0], list):
-            z = z[0]  # (1, H, W) -> (H, W)
-        fig.add_trace(go.Heatmap(z=z, colorscale="gray_r", zmin=0, zmax=1, showscale=False,
-                                 hovertemplate="pixel (%{x}, %{y}) = %{z:.2f}<extra></extra>"), row=1, col=j)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False)
-    fig.update_xaxes(showticklabels=False, showgrid=False)
+        fig.add_trace(samples.image_trace(img), row=1, col=j)
+    samples.square_axes(fig)
     # predictions under each image, one line per model in its colour
     names = list(e["predictions"])
     notes = []
