@@ -100,7 +100,7 @@ def test_the_command_line_takes_theta_o_from_a_checkpoint(cifar_config, tmp_path
     exp = CheckpointExperiment.from_file(cfg, ckpt, device="cpu")
     assert exp.original_init_known is False  # θ_r cannot share an unknown initialisation: θ_o-coordinate measures off
     assert main(["run", "--config", str(cifar_config), "--checkpoint", str(ckpt), "--out", str(tmp_path / "out"),
-                 "--quiet", "--cache", str(tmp_path / "cache")]) == 0
+                 "--quiet", "--cache", str(tmp_path / "cache"), "--no-analyses"]) == 0
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     original = next(m for m in res["models"] if m["name"] == "original")
     X, y = exp.prepare().tensors("test")
