@@ -40,7 +40,7 @@ t1 = time.perf_counter()
 config = load_config(sys.argv[2])
 pipeline = Pipeline(config, store=ModelStore())
 stages = {}
-job = state.Job(pipeline.key, lambda j: state._build_run(pipeline, state._Runs(), j, warmup.warm))
+job = state.Job(pipeline.key, lambda j: state.build_run(pipeline, state._Runs(), j, warmup.warm))
 last = [None, time.perf_counter()]
 def watch(e):
     stage = e.stage.split(":")[1].strip().split(" (")[0] if e.stage.startswith("analysis:") else "experiment"

@@ -146,7 +146,7 @@ class Job:
         return self.partial is not None, self.analyses_done
 
 
-def _build_run(pipeline: Pipeline, registry: _Runs, job: Job, warm: Callable[[Run], None] | None) -> Run:
+def build_run(pipeline: Pipeline, registry: _Runs, job: Job, warm: Callable[[Run], None] | None) -> Run:
     """The pipeline of `core.analysis`, shared between sessions: the models once per key (sessions asking for the
     same run at once share one Run and its analyses), published as soon as they are measured, then the analyses
     and the warm-up the page handed over."""
@@ -187,7 +187,7 @@ def start(config: ExperimentConfig, dataset: Dataset | None = None, data_label: 
     pipeline = Pipeline(config, store=model_store(), dataset=dataset, data_label=data_label, data_fp=data_fp,
                         checkpoint=checkpoint)  # the store and the registry resolved here, on the script thread
     registry = runs()
-    j = Job(pipeline.key, lambda job: _build_run(pipeline, registry, job, warm)).start()
+    j = Job(pipeline.key, lambda job: build_run(pipeline, registry, job, warm)).start()
     st.session_state["job"] = j
     return j
 

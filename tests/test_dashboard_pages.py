@@ -886,7 +886,7 @@ def test_stop_cancels_a_running_job():
 
     cfg = loads(TINY.replace("epochs = 3", "epochs = 400").replace("seed = 3", "seed = 11"))
     pipeline = Pipeline(cfg, store=state.model_store())
-    job = state.Job("k", lambda j: state._build_run(pipeline, state.runs(), j, None)).start()
+    job = state.Job("k", lambda j: state.build_run(pipeline, state.runs(), j, None)).start()
     import time
 
     deadline = time.time() + 30
