@@ -1,8 +1,8 @@
 """Dashboard budgets (issue 7), measured: "Run everything" on the default preset with an empty and a warm
 model cache, page-switch time after the run, and peak RSS. `python bench/run.py --only dashboard`.
 
-"Run everything" runs through the service layer (`dashboard.state`: experiment, then every analysis it
-computes by default), each in a fresh process so nothing is memoised in memory: cold = an empty
+"Run everything" runs as the dashboard runs it (`dashboard.state`'s job over `core.analysis.Pipeline`:
+experiment, then every analysis it computes by default, then the views' warm-up), each in a fresh process so nothing is memoised in memory: cold = an empty
 temporary RESIDUE_CACHE (models, shadows, yardstick retrains and UMAP projections all computed; numba's
 compiled UMAP code stays in its usual cache, since the server compiles it once per install at start-up),
 then the same directory with only the models (the analyses' result cache removed), then with models and
@@ -31,15 +31,16 @@ RUN_EVERYTHING = r"""
 import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 t0 = time.perf_counter()
+from core.analysis import Pipeline
 from core.cache import ModelStore
 from core.config import load_config
-from dashboard import state
+from dashboard import state, warmup
 from dashboard.analyses import methods
 t1 = time.perf_counter()
 config = load_config(sys.argv[2])
-key = state.run_key(config)
+pipeline = Pipeline(config, store=ModelStore())
 stages = {}
-job = state.Job(key, lambda j: state._build_run(key, config, None, config.data.name, None, ModelStore(), state._Runs(), j))
+job = state.Job(pipeline.key, lambda j: state.build_run(pipeline, state._Runs(), j, warmup.warm))
 last = [None, time.perf_counter()]
 def watch(e):
     stage = e.stage.split(":")[1].strip().split(" (")[0] if e.stage.startswith("analysis:") else "experiment"
@@ -60,8 +61,7 @@ print(json.dumps({"import": t1 - t0, "run_everything": t3 - t2, "error": job.err
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
-PAGES = ["story", "overview", "curves", "classes", "residuals", "landscape", "neighbourhood", "attacks",
-         "relearning", "embedding", "report"]
+PAGES = sorted(p.stem for p in (ROOT / "dashboard" / "pages").glob("*.py") if not p.stem.startswith("_"))
 
 
 def _numba_cache() -> str:

@@ -8,8 +8,8 @@ Building a model takes a lock per key, across threads and across processes (`fcn
 drops when its holder dies, however it dies): two runs on one cache train a model once.
 
 Beside models it keeps *results* (small dataclasses of numbers and numpy arrays, e.g. the dashboard's
-analyses), pickled but read back with an unpickler that builds nothing except the engine's and the
-dashboard's own dataclasses, numpy arrays and plain containers: a planted file cannot run code.
+analyses of `core.analysis`), pickled but read back with an unpickler that builds nothing except the engine's own
+dataclasses, numpy arrays and plain containers: a planted file cannot run code.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ try:
 except ImportError:  # not POSIX: models are still built once per process, not across processes
     fcntl = None
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -44,6 +45,55 @@ def stable_hash(parts: Any) -> str:
     """Hash of a JSON-able description (dict order does not matter)."""
     blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def digest(*parts: Any, length: int = 24) -> str:
+    """SHA-256 of arrays or bytes, in order (an array by its values, C order): the one content hash behind every
+    fingerprint below, so the same data always gets the same key whichever module asks."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, (bytes, bytearray)) else np.ascontiguousarray(p).tobytes())
+    return h.hexdigest()[:length]
+
+
+def index_fingerprint(idx: Any, length: int = 24) -> str:
+    """Hash of a set of sample indices (a split's part), as int64 in the given order."""
+    return digest(np.asarray(idx, dtype=np.int64), length=length)
+
+
+def bytes_fingerprint(raw: bytes) -> str:
+    """Hash of an uploaded file (a dataset or a checkpoint): it enters the run key and the model keys."""
+    return digest(raw)
+
+
+_DATA_FINGERPRINTS: dict[int, tuple[Any, str]] = {}
+
+
+def data_fingerprint(dataset: Any) -> str:
+    """Content hash of a dataset's X and y, so uploads and edited files never hit a stale cache entry.
+    Memoised by identity (the dataset is held with its hash, so its id is not reused): hashing an image set
+    takes a while and every experiment and shadow pool asks."""
+    hit = _DATA_FINGERPRINTS.get(id(dataset))
+    if hit is not None and hit[0] is dataset:
+        return hit[1]
+    fp = digest(dataset.X, dataset.y)
+    _DATA_FINGERPRINTS[id(dataset)] = (dataset, fp)
+    return fp
+
+
+def run_key(config: Any, data_fp: str | None = None, ckpt_fp: str | None = None) -> str:
+    """The key of one run: its config and the fingerprints of an uploaded dataset and θ_o checkpoint."""
+    return stable_hash({"config": config.to_dict(), "data": data_fp, "checkpoint": ckpt_fp})
+
+
+def analysis_key(name: str, settings: dict) -> str:
+    """The key of one analysis of a run with its full settings (memo and result cache alike)."""
+    return stable_hash([name, settings])
+
+
+def result_key(run: str, analysis: str, code: str) -> str:
+    """Where the result cache keeps an analysis of a run computed by this code (`source_fingerprint`)."""
+    return stable_hash([run, analysis, code])
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,14 +114,14 @@ _ALLOWED_GLOBALS = {("numpy", "dtype"), ("numpy", "ndarray"), ("collections", "O
 
 
 class _ResultUnpickler(pickle.Unpickler):
-    """Builds only dataclasses defined in `core` or `dashboard` modules that are already imported (so a
+    """Builds only dataclasses defined in `core` modules that are already imported (so a
     planted file cannot make it import, i.e. run, a module), numpy arrays and scalars, and builtin
     containers; any other global (os.system, torch's own loaders...) is refused."""
 
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
-        if module.split(".")[0] in ("core", "dashboard") and module in sys.modules:
+        if module.split(".")[0] == "core" and module in sys.modules:
             obj = getattr(sys.modules[module], name, None)
             if isinstance(obj, type) and dataclasses.is_dataclass(obj):
                 return obj

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,7 +43,9 @@ class Bar:
 
 
 def _cmd_run(args) -> int:
-    """`run`, and `quality` (a run whose results.json also holds the forgetting-quality section)."""
+    """`run`: "Run everything" (`core.analysis.Pipeline`) and results.json, with `--report` the HTML report too;
+    `quality`: the models and the forgetting-quality score only (with its error bars)."""
+    from .analysis import ANALYSES, Pipeline, analyse, save, standard  # noqa: F401  (standard: registers them)
     from .cache import ModelStore
     from .config import MethodConfig, load_config
     from .experiment import Experiment
@@ -52,8 +55,10 @@ def _cmd_run(args) -> int:
         cfg.seed = args.seed
     if getattr(args, "methods", None) is not None:
         cfg.methods = [MethodConfig(name.strip()) for name in args.methods.split(",") if name.strip()]
-    report = None
-    out = Path(args.out)
+    everything = args.command == "run" and not args.no_analyses
+    skip = _skipped(args, ANALYSES) if everything else set()
+    build_report = _report_builder() if getattr(args, "report", False) else None
+    _check_out(args.out)  # a folder that cannot be written: said before anything trains
     store = ModelStore(args.cache) if args.cache else ModelStore()
     bar = Bar(quiet=args.quiet)
     if getattr(args, "checkpoint", None):  # θ_o from a file: the dashboard's upload, from the command line
@@ -66,26 +71,94 @@ def _cmd_run(args) -> int:
         from .quality.pools import check
 
         check(exp, None, args.quality, args.protocol, args.halves)
-    results = exp.run(bar)
+        skip.add("quality")  # scored below with N and the error bars asked for
+    pipeline = Pipeline(cfg, store=store, exp=exp)
+    run = pipeline.measure(bar)
+    if everything:
+        analyse(run, bar, skip=skip, trace=False)
+    report = None
     if args.quality is not None:
         from .quality import quality
 
         report = quality(exp, n=args.quality, protocol=args.protocol, halves=args.halves, progress=bar)
-        results.sections["quality"] = report.to_dict()
     bar.done()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        results.to_json(out / "results.json")
-    except OSError as e:
-        raise ResidueError(f"cannot write results to '{out}': {e.strerror or e}.") from None
+    if report is not None:
+        run.results.sections["quality"] = report.to_dict()
+    out = save(run, args.out)
+    results = run.results
     print(_table(results))
     for w in results.warnings:
         print(f"\nwarning: {w}")
     if report is not None:
         print()
         print(_quality_table(report))
-    print(f"\nwrote {out / 'results.json'}")
-    return 0
+    print(f"\nwrote {out}")
+    if build_report is not None:
+        print(f"wrote {build_report(run, Path(args.out) / 'report.html')}")
+        save(run, args.out)  # with what the report computed (one sample's neighbourhood): `residue report` redraws it
+    return _failed(run)
+
+
+def _skipped(args, registry) -> set[str]:
+    """The analyses `--skip` names (each checked against the registry: a typo is one line, before any work)."""
+    names = {n.strip() for n in (args.skip or "").split(",") if n.strip()}
+    unknown = sorted(names - set(registry))
+    if unknown:
+        runnable = ", ".join(n for n, a in registry.items() if a.in_run_everything)
+        raise ResidueError(f"--skip: unknown analysis {', '.join(unknown)} (one of: {runnable}).")
+    return names
+
+
+def _failed(run) -> int:
+    """0, or 2 with one line when analyses failed (results.json and the report show what exists and say why)."""
+    if not run.failed:
+        return 0
+    from .analysis import ANALYSES
+
+    names = ", ".join(ANALYSES[n].title if n in ANALYSES else n for n in run.failed)
+    print(f"error: {len(run.failed)} analyses failed ({names}); results.json lists why, the rest is written.",
+          file=sys.stderr)
+    return 2
+
+
+def _check_out(out: str) -> None:
+    """The output folder must be writable, or creatable in a folder that is: tried with a file made and removed at
+    once (root passes every permission check, a read-only mount does not), nothing left behind."""
+    p = Path(out)
+    target = p if p.exists() else p.parent
+    if p.exists() and not p.is_dir():
+        raise ResidueError(f"output folder '{out}' is a file.")
+    if not target.is_dir():
+        raise ResidueError(f"output folder '{out}': '{target}' is not an existing folder.")
+    try:
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as e:
+        raise ResidueError(f"output folder '{out}' is not writable ({e.strerror or e}).") from None
+
+
+def _report_builder():
+    """The dashboard's report builder (`dashboard.report.write`): the figures are the dashboard's pure figure
+    functions, a layer above the engine, so `core` reaches it by name only here, when a report is asked for
+    (the engine never imports it; `lint-imports` checks that)."""
+    import importlib
+
+    try:
+        return importlib.import_module("dashboard.report").write
+    except ImportError as e:
+        raise ResidueError(f"--report needs the dashboard package (plotly, streamlit): {e}.") from None
+
+
+def _cmd_report(args) -> int:
+    """`report DIR`: the HTML report drawn again from a saved results folder (no model is loaded)."""
+    from .analysis import load, standard  # noqa: F401  (registers the analyses the saved results name)
+
+    build_report = _report_builder()
+    run = load(args.folder)
+    out = Path(args.out) if args.out else Path(args.folder) / "report.html"
+    _check_out(str(out.parent))
+    print(f"wrote {build_report(run, out)}")
+    return _failed(run)
 
 
 def _quality_table(report) -> str:
@@ -166,9 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m core", description="Residue: run machine-unlearning experiments "
                                 "and measure what approximate unlearning leaves behind.")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run one experiment and write results.json")
+    r = sub.add_parser("run", help="run one experiment and every analysis (\"Run everything\"); write results.json "
+                       "(and with --report the HTML report)")
     r.add_argument("--config", required=True, help="experiment TOML (see examples/classroom.toml)")
-    r.add_argument("--out", default="out", help="folder for results.json (default: out)")
+    r.add_argument("--out", default="out", help="folder for results.json, analyses.pkl and report.html (default: out)")
+    r.add_argument("--report", action="store_true", help="also write OUT/report.html, the dashboard's self-contained "
+                   "report (figures, verdicts, settings; opens offline)")
+    r.add_argument("--skip", default=None, metavar="A,B", help="analyses to leave out (e.g. quality,embedding; "
+                   "'residue list' names them)")
+    r.add_argument("--no-analyses", action="store_true", help="models and output-level results only (the fastest)")
     r.add_argument("--seed", type=int, default=None, help="override the config's seed")
     r.add_argument("--cache", default=None, help="model cache folder (default: $RESIDUE_CACHE or ~/.cache/residue)")
     r.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -178,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "torchvision resnet18 or the Comparator's CIFAR ResNet-18, with or without a module./model. "
                         "prefix) instead of training it; loaded with weights_only=True and shape-checked")
     r.add_argument("--quality", type=int, default=None, metavar="N",
-                   help="also score forgetting quality (NeurIPS 2023 competition metric) with N models per pool")
+                   help="score forgetting quality (NeurIPS 2023 competition metric) with N models per pool and "
+                        "error bars (--halves), instead of the analysis' default")
     _quality_options(r)
     r.set_defaults(fn=_cmd_run)
     q = sub.add_parser("quality", help="run, then score each method's forgetting quality as the NeurIPS 2023 "
@@ -194,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     _quality_options(q)
     q.set_defaults(fn=_cmd_run)
+    rp = sub.add_parser("report", help="write the HTML report again from a results folder (no model is loaded)")
+    rp.add_argument("folder", help="a folder written by 'run'")
+    rp.add_argument("--out", default=None, help="the report file (default: FOLDER/report.html)")
+    rp.set_defaults(fn=_cmd_report)
     ls = sub.add_parser("list", help="list datasets, models, unlearning methods (with hyperparameters), attacks")
     ls.set_defaults(fn=_cmd_list)
     sc = sub.add_parser("show-config", help="print a config (default, or --config FILE) as resolved TOML")

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import torch
 from torch import nn
 
 from . import metrics
-from .cache import ModelStore, stable_hash
+from .cache import ModelStore, bytes_fingerprint, data_fingerprint, index_fingerprint
 from .config import ExperimentConfig
 from .data import Dataset, Split, load_dataset, make_split
 from .device import default_device
@@ -30,16 +29,8 @@ from .unlearn import UnlearnTask, get_method, methods
 ORIGINAL, RETRAINED = "original", "retrain"
 
 
-def fingerprint(dataset: Dataset) -> str:
-    """Content hash of the data itself, so uploads and edited files never hit a stale cache entry."""
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(dataset.X).tobytes())
-    h.update(np.ascontiguousarray(dataset.y).tobytes())
-    return h.hexdigest()[:24]
-
-
-def _idx_hash(idx: np.ndarray) -> str:
-    return hashlib.sha256(np.asarray(idx, dtype=np.int64).tobytes()).hexdigest()[:24]
+fingerprint = data_fingerprint  # the names other modules import
+_idx_hash = index_fingerprint
 
 
 @dataclass
@@ -269,8 +260,7 @@ class CheckpointExperiment(Experiment):
         return super().train_model(part, init_seed, order_seed, progress, stage)
 
 
-def checkpoint_fingerprint(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()[:24]
+checkpoint_fingerprint = bytes_fingerprint
 
 
 def degenerate_original(exp: Experiment) -> str:

@@ -48,6 +48,7 @@ class Results:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. a θ_o no better than the majority class
     sections: dict[str, Any] = field(default_factory=dict)  # attacks, residuals, verdict... (JSON-able)
+    analyses: dict[str, Any] = field(default_factory=dict)  # `core.analysis`: folder format, what failed
 
     def model(self, name: str) -> ModelReport:
         for m in self.models:

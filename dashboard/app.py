@@ -22,7 +22,8 @@ import pandas  # noqa: E402,F401  (before any thread starts: plotly imports it l
 import streamlit.emojis  # noqa: E402,F401  (Streamlit imports it on the first label it checks for an emoji: 0.2 s
 #                                            of regex compiling, which fell on the first visit to Neighbourhood)
 
-from dashboard import sidebar, state, ui  # noqa: E402
+import core.analysis.standard  # noqa: E402,F401  (registers the analyses "Run everything" runs)
+from dashboard import sidebar, ui  # noqa: E402
 from dashboard.analyses import warm_up_umap  # noqa: E402
 
 warm_up_umap()  # numba compiles UMAP in a background thread, so no page ever waits for it

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from core.analysis import settings_text
+from core.cache import bytes_fingerprint
 from core.config import ExperimentConfig, from_dict, loads
 from core.data import Dataset, ForgetSpec, datasets, load_dataset, make_split
 from core.data.files import data_root
@@ -211,6 +213,16 @@ def param_widget(p: Param, key: str, label: str | None = None, draw: bool = True
     return st.text_input(label, key=key, help=helptext)
 
 
+def param_widgets(params, prefix: str, n_cols: int = 3) -> dict:
+    """Widgets for declared engine parameters (an attack's or a method's), in columns; name -> value."""
+    cols = st.columns(n_cols)
+    out = {}
+    for i, p in enumerate(params):
+        with cols[i % n_cols]:
+            out[p.name] = param_widget(p, f"{prefix}.{p.name}")
+    return out
+
+
 def _signature_widgets(fn, prefix: str, skip=("self", "input_shape", "n_classes", "data", "path")) -> dict:
     """Widgets for a loader's or model's keyword options, typed by their defaults."""
     out = {}
@@ -279,7 +291,7 @@ def _dataset_section(form: Form) -> tuple[str, dict, Dataset | None]:
                              help=f"relative to the data directory, {data_root()} (set by $RESIDUE_DATA)")
         if up is not None:
             raw = up.getvalue()
-            fp = state.fingerprint_bytes(raw)
+            fp = bytes_fingerprint(raw)
             cached = st.session_state.get("upload_ds")
             if cached is None or cached[0] != (fp, tuple(sorted(opts.items()))):
                 try:
@@ -413,7 +425,7 @@ def _checkpoint_section(form: Form) -> None:
     if up is None or form.config is None:
         return
     raw = up.getvalue()
-    fp = state.fingerprint_bytes(raw)
+    fp = bytes_fingerprint(raw)
     cached = st.session_state.get("ckpt_state")
     key = (fp, form.config.model.name, repr(form.config.model.params), form.data_fp or form.config.data.name)
     if cached is None or cached[0] != key:
@@ -544,7 +556,7 @@ def render() -> Form:
 def config_io(form: Form) -> None:
     """Download the current config; upload one to load it into the form."""
     if form.config is not None:
-        st.download_button("Download config (.toml)", state.settings_text(form.config, form.data_label),
+        st.download_button("Download config (.toml)", settings_text(form.config, form.data_label),
                            file_name=f"residue-{form.config.hash()[:8]}.toml", mime="application/toml",
                            on_click="ignore", width="stretch", icon=":material/download:")
     st.file_uploader("Load a config (.toml)", type=["toml"], key="cfg_upload", on_change=_apply_uploaded_config,

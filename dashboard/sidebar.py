@@ -8,7 +8,9 @@ from typing import Callable
 
 import streamlit as st
 
-from . import form, state, ui
+from core.cache import run_key
+
+from . import form, state, ui, warmup
 
 
 def render() -> tuple[form.Form, object | None]:
@@ -22,7 +24,7 @@ def render() -> tuple[form.Form, object | None]:
     bar = None
     with run_area:
         j = state.job()
-        st.session_state["form_key"] = (state.run_key(f.config, f.data_fp, f.checkpoint[1] if f.checkpoint else None)
+        st.session_state["form_key"] = (run_key(f.config, f.data_fp, f.checkpoint[1] if f.checkpoint else None)
                                         if f.config is not None else None)
         if f.error:
             st.error(f.error)
@@ -37,7 +39,7 @@ def render() -> tuple[form.Form, object | None]:
             st.session_state["autorun_done"] = True
             if clicked or autorun:
                 j = state.start(f.config, dataset=f.dataset, data_label=f.data_label, data_fp=f.data_fp,
-                                checkpoint=f.checkpoint)
+                                checkpoint=f.checkpoint, warm=warmup.warm)
         if j is not None:
             bar = st.empty()
             frac, text = j.status()

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.errors import ResidueError
 
-from . import state
+from . import analyses, state
 from .views import Panel
 
 T = TypeVar("T")
@@ -35,7 +35,7 @@ def header(title: str, lead: str) -> None:
     st.markdown(f"<p class='residue-lead'>{lead}</p>", unsafe_allow_html=True)
 
 
-def need_run() -> state.Run | None:
+def need_run() -> analyses.Run | None:
     """The session's finished run, or None after saying why there is none yet."""
     run = state.current()
     j = state.job()
@@ -67,7 +67,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "figure"
 
 
-def show(panel: Panel, run: state.Run, select: bool = False) -> None:
+def show(panel: Panel, run: analyses.Run, select: bool = False) -> None:
     """A figure with its two-sentence caption and export buttons carrying the run's settings.
 
     `select`: clicks and lasso selections rerun the page; read them with `new_selection(panel)`."""
@@ -129,43 +129,31 @@ def widget_default(key: str, options: list, default: Any) -> None:
     ss[f"default.{key}"] = default
 
 
-def param_widgets(params, prefix: str, n_cols: int = 3) -> dict:
-    """Widgets for declared engine parameters (an attack's or a method's), in columns; name -> value."""
-    from .form import param_widget
-
-    cols = st.columns(n_cols)
-    out = {}
-    for i, p in enumerate(params):
-        with cols[i % n_cols]:
-            out[p.name] = param_widget(p, f"{prefix}.{p.name}")
-    return out
-
-
 def engine(fn: Callable[[], T]) -> T | None:
     """Call into the engine; a missing engine module becomes an info box, a user error a red line."""
     try:
         return fn()
-    except state.EngineMissing as e:
+    except analyses.EngineMissing as e:
         st.info(str(e), icon=":material/construction:")
     except ResidueError as e:
         st.error(str(e))
     return None
 
 
-def analysis(run: state.Run, name: str, **settings):
+def analysis(run: analyses.Run, name: str, **settings):
     """An analysis of the run for a page: from memory, or computed now (with a spinner), or, while the
     background job is still on it, an info line; None whenever there is nothing to draw yet."""
-    a = state.ANALYSES[name]
-    defaults = state.is_default(run, name, settings)
+    a = analyses.ANALYSES[name]
+    defaults = analyses.is_default(run, name, settings)
     if defaults and name in run.failed:
         st.error(run.failed[name])
         return None
-    if defaults and state.pending(run, name) and state.cached_analysis(run, name) is None:
+    if defaults and analyses.pending(run, name) and analyses.cached_analysis(run, name) is None:
         st.info(f"{a.title}: computing in the background… it appears here as soon as it is done.",
                 icon=":material/hourglass_top:")
         return None
     with computing(a.title.lower()):
-        return engine(lambda: state.analysis(run, name, **settings))
+        return engine(lambda: analyses.analysis(run, name, **settings))
 
 
 @contextmanager
@@ -213,12 +201,12 @@ def apply_css() -> None:
     st.html(CSS + (BIG_CSS if big() else ""))
 
 
-def getter(run: state.Run) -> Callable:
+def getter(run: analyses.Run) -> Callable:
     """The `get` that views take on a page: cached results, a spinner, or an info line while pending."""
     return lambda name, **settings: analysis(run, name, **settings)
 
 
-def verdict_badges(run: state.Run, v=None, controls: bool = True) -> None:
+def verdict_badges(run: analyses.Run, v=None, controls: bool = True) -> None:
     """One badge per model — clean, pseudo-converged, under- or over-unlearned (", still decodable") — naming the
     measure that decided it, its value and its band; then this run's controls, so a reader sees the rule pass
     them. A θ_o that learned nothing gets a warning and no badge at all."""
@@ -261,7 +249,7 @@ def verdict_badges(run: state.Run, v=None, controls: bool = True) -> None:
 SAMPLE = "sample.id"
 
 
-def followed_sample(run: state.Run) -> int | None:
+def followed_sample(run: analyses.Run) -> int | None:
     """The followed sample of this run (the first forget sample until someone picks another)."""
     ids = run.results.forget_indices
     sid = st.session_state.get(SAMPLE)
@@ -275,7 +263,7 @@ def follow(sample_id: int) -> None:
     st.session_state[SAMPLE] = int(sample_id)
 
 
-def sample_picker(run: state.Run, where: str) -> int | None:
+def sample_picker(run: analyses.Run, where: str) -> int | None:
     """A selectbox over the forget set bound to the followed sample (every page's picker shows the same one)."""
     sid = followed_sample(run)
     if sid is None:
@@ -309,13 +297,13 @@ def _thumbnail(run: state.Run, p, where: str) -> None:
         st.markdown(f"**x** = ({', '.join(f'{v:.3g}' for v in x[:6])}{', …' if len(x) > 6 else ''})")
 
 
-def attack_rows(run: state.Run, sample_id: int) -> list[dict]:
+def attack_rows(run: analyses.Run, sample_id: int) -> list[dict]:
     """Per-sample scores of the attacks already computed with default settings (nothing is computed here)."""
     import numpy as np
 
     rows = []
-    for name in state.ANALYSES:
-        found = state.cached_analysis(run, name) if name.startswith("attack:") else None
+    for name in analyses.ANALYSES:
+        found = analyses.cached_analysis(run, name) if name.startswith("attack:") else None
         for r in getattr(found, "results", []):
             if r.sample_ids is None:
                 continue
@@ -330,7 +318,7 @@ def attack_rows(run: state.Run, sample_id: int) -> list[dict]:
     return rows
 
 
-def sample_card(run: state.Run, where: str, attacks: bool = True) -> int | None:
+def sample_card(run: analyses.Run, where: str, attacks: bool = True) -> int | None:
     """The followed sample: picker, the sample itself, each model's prediction and its attack scores."""
     sid = sample_picker(run, where)
     if sid is None:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import plotly.graph_objects as go
 
+from . import analyses
 
 VIEWS = [("overview", "Overview & verdict"), ("curves", "Unlearning curves"), ("classes", "Class views"),
          ("residuals", "Residual heatmap"), ("landscape", "Loss landscape"),
@@ -22,14 +23,12 @@ VIEWS = [("overview", "Overview & verdict"), ("curves", "Unlearning curves"), ("
 
 def view_status(name: str) -> str | None:
     """None when a view can be drawn in this checkout, else what it waits for."""
-    from . import state
-
     if name in ("overview", "curves"):
         return None
     if name == "attacks":
-        ready = any(k.startswith("attack:") and a.available() for k, a in state.ANALYSES.items())
+        ready = any(k.startswith("attack:") and a.available() for k, a in analyses.ANALYSES.items())
         return None if ready else "the attacks (core/attacks)"
-    a = state.ANALYSES.get({"relearning": "attack:rea_class"}.get(name, name))
+    a = analyses.ANALYSES.get({"relearning": "attack:rea_class"}.get(name, name))
     return None if a is not None and a.available() else (a.arrives_with if a else name)
 
 
@@ -76,10 +75,8 @@ def memoised(view: Callable[..., list[Panel]] | None = None, *, peeks: tuple[str
         run, settings = args[0], dict(bound.arguments)
         if not hasattr(run, "memoised"):  # a plain history dict (live curves), or a stand-in run in a test
             return view(*args, **kwargs)
-        from .state import cached_analysis
-
         settings.pop(next(iter(sig.parameters)))
-        settings["peeked"] = [cached_analysis(run, name) for name in peeks]
+        settings["peeked"] = [analyses.cached_analysis(run, name) for name in peeks]
         reads: list[Any] = []
         if "get" in settings:
             inner = _getter(run, settings.pop("get"))
@@ -144,15 +141,11 @@ def _getter(run, get: Get | None) -> Get:
     """Pages pass a getter that knows about the background job; the report computes what is missing."""
     if get is not None:
         return get
-    from . import state
-
-    return lambda name, **kw: state.analysis(run, name, **kw)
+    return lambda name, **kw: analyses.analysis(run, name, **kw)
 
 
 def _methods(run) -> list[str]:
-    from .analyses import methods
-
-    return methods(run)
+    return analyses.methods(run)
 
 
 def _pick(run, model: str | None) -> str | None:
@@ -231,7 +224,6 @@ def heatmap_metrics(rep) -> list[str]:
 @memoised(peeks=("trust",))
 def residuals(run, big: bool = False, get: Get | None = None, metric: str | None = None,
               columns: list[str] | None = None, model: str | None = None, **settings) -> list[Panel]:
-    from .analyses import computed_trust
     from .figures import residuals as f
 
     rep = _getter(run, get)("residuals", **settings)
@@ -239,7 +231,7 @@ def residuals(run, big: bool = False, get: Get | None = None, metric: str | None
         return []
     metric = metric if metric in rep.values else default_metric(run)
     model = _pick(run, model)
-    tr = computed_trust(run)
+    tr = analyses.computed_trust(run)
     info = rep.measures.get(metric, {})
     context = (" This is a context measure: it says where a model sits (every method that starts from θ_o stays "
                "near it), not what it remembers, so it never decides a verdict." if info.get("family") == "context"
@@ -406,11 +398,9 @@ def default_roc_labels(names: list[str]) -> list[str]:
 
 def attack_results(run, get=None, chosen=None, hp: dict | None = None) -> list:
     """Every AttackResult of the chosen attacks (default: those "Run everything" computes)."""
-    from .analyses import RUN_EVERYTHING_ATTACKS
-
     get = _getter(run, get)
     out, seen = [], {}
-    for name in chosen or RUN_EVERYTHING_ATTACKS:
+    for name in chosen or analyses.RUN_EVERYTHING_ATTACKS:
         found = get(f"attack:{name}", **(hp or {}).get(name, {}))
         for r in found.results if found is not None else []:
             twin = seen.setdefault((r.attack, r.target), r)
@@ -555,57 +545,3 @@ def quality(run, big: bool = False, get: Get | None = None, model: str | None = 
             "same examples for the ceiling and the floor; click a dot to follow that sample in every view.",
             f.epsilon_figure(rep, model, selected, big=big), f.SECTION))
     return panels
-
-
-
-def warm(run) -> None:
-    """Build what each page draws on its first visit with its widgets at their defaults, so that after "Run
-    everything" a first visit only draws (the panels are shared through the run). The calls mirror the pages';
-    `test_first_visits_after_run_everything_build_nothing` fails when a page asks for something else. A view
-    whose analysis failed is skipped: its page says why."""
-    from core.errors import ResidueError
-
-    from . import state
-    from .analyses import RUN_EVERYTHING_ATTACKS, methods
-
-    def get(name: str, **settings):
-        return state.analysis(run, name, **settings)
-
-    model, sid = (methods(run) or [None])[0], default_sample(run)
-    steps: list[Callable[[], Any]] = [
-        lambda: overview(run), lambda: curves(run, False, 1),
-        lambda: verdict(run, False, None, [default_yardstick(get("verdict", with_trust=False))], with_trust=False)]
-    if sid is not None:
-        steps.append(lambda: get("sample_predictions", sample_id=sid))
-    if model is not None:
-        steps += [
-            lambda: classes(run, False, None, model),
-            lambda: residuals(run, False, None, default_metric(run), run.model_names, model),
-            lambda: landscape(run, False, None, model, "forget_loss", True, False, n_grid=31, random_plane=False),
-            lambda: neighbourhood(run, False, None, model, "l2", sid,
-                                  default_radius(get("neighbourhood").by_model[model].sweep("l2"))),
-            lambda: _warm_attacks(run, RUN_EVERYTHING_ATTACKS),
-            lambda: embedding(run, False, None, default_embedding_models(run), sid, n_neighbors=15)]
-        if run.results.forget_classes:
-            from core.attacks import attacks as registry
-
-            steps.append(lambda: relearning(run, False, None, model,
-                                            {p.name: p.default for p in registry.get("rea_class").params}))
-        from . import story
-
-        steps.append(lambda: story.story(run))  # the story's steps (each builds its own view's panels)
-    steps.append(lambda: quality(run, False, None, model, sid))
-    for step in steps:
-        try:
-            step()
-        except (ResidueError, state.EngineMissing):
-            pass
-
-
-def _warm_attacks(run, chosen) -> None:
-    """The Attacks page's first visit: the default attacks, their ROC and the first score histogram."""
-    results = attack_results(run, None, chosen, {n: {} for n in chosen})
-    if results:
-        names = list(dict.fromkeys(r.attack for r in results))
-        attacks(run, False, labels=default_roc_labels(names), results=results, scale="linear")
-        score_histogram(run, False, results, names[0], run.model_names[0])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 
-import numpy as np
 import pytest
 import torch
 from test_image_data import write_cifar10
@@ -101,7 +100,7 @@ def test_the_command_line_takes_theta_o_from_a_checkpoint(cifar_config, tmp_path
     exp = CheckpointExperiment.from_file(cfg, ckpt, device="cpu")
     assert exp.original_init_known is False  # θ_r cannot share an unknown initialisation: θ_o-coordinate measures off
     assert main(["run", "--config", str(cifar_config), "--checkpoint", str(ckpt), "--out", str(tmp_path / "out"),
-                 "--quiet", "--cache", str(tmp_path / "cache")]) == 0
+                 "--quiet", "--cache", str(tmp_path / "cache"), "--no-analyses"]) == 0
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     original = next(m for m in res["models"] if m["name"] == "original")
     X, y = exp.prepare().tensors("test")
@@ -121,10 +120,16 @@ def test_the_command_line_takes_theta_o_from_a_checkpoint(cifar_config, tmp_path
 
 
 def test_the_dashboard_uses_the_same_checkpoint_code():
-    from dashboard import state
+    from core.analysis import Pipeline
+    from core.cache import bytes_fingerprint
+    from core.config import ExperimentConfig
+    from core.experiment import checkpoint_fingerprint
+    from dashboard import form, state
 
-    assert state.CheckpointExperiment is CheckpointExperiment and state.CheckpointExperiment.original_init_known is False
     m = build_model("mlp", (1, 8, 8), 10, hidden=[8])
     raw = saved({f"model.{k}": v for k, v in m.state_dict().items()})
-    assert set(state.load_checkpoint(raw, m)) == set(m.state_dict())
-    assert np.array_equal(state.fingerprint_bytes(raw), __import__("core.experiment").experiment.checkpoint_fingerprint(raw))
+    ckpt = state.load_checkpoint(raw, m)
+    assert set(ckpt) == set(m.state_dict())
+    assert form.bytes_fingerprint is bytes_fingerprint and bytes_fingerprint(raw) == checkpoint_fingerprint(raw)
+    exp = Pipeline(ExperimentConfig(), checkpoint=(ckpt, bytes_fingerprint(raw))).experiment()
+    assert type(exp) is CheckpointExperiment and exp.original_init_known is False

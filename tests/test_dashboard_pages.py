@@ -75,8 +75,7 @@ epochs = 1
 
 QUALITY_N = 4  # models per pool of the forgetting-quality analysis in these tests (the product's default: 32)
 
-PAGES = ["story", "overview", "curves", "classes", "residuals", "landscape", "neighbourhood", "attacks",
-         "relearning", "embedding", "report"]
+PAGES = sorted(p.stem for p in (ROOT / "dashboard" / "pages").glob("*.py") if not p.stem.startswith("_"))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -94,11 +93,11 @@ def environment(tmp_path_factory):
     os.environ["RESIDUE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     os.environ["RESIDUE_PRESETS_DIR"] = str(presets)
     os.environ["RESIDUE_AUTORUN"] = "1"
-    from dashboard import state
+    from dashboard import analyses, state
 
     state.model_store.clear()
     state.runs.clear()
-    quality = state.ANALYSES["quality"].defaults
+    quality = analyses.ANALYSES["quality"].defaults
     assert quality == {"n": 32, "protocol": "A"}  # the product's defaults...
     quality["n"] = QUALITY_N  # ...and this file's: pools of 32 models each take most of a minute on 2 shared cores
     yield
@@ -254,26 +253,34 @@ def test_attack_choice_outlives_its_closed_settings_form(ran):
     ran.toggle(key="atk.edit").set_value(False).run()
 
 
+def run_everything(run) -> list[str]:
+    """What "Run everything" computes for `run`, read from the registry (a new analysis is checked unlisted)."""
+    from core.analysis import pending
+
+    return [a.name for a in pending(run.copy(share_analyses=False))]
+
+
 def test_each_attack_result_is_listed_once(ran):
     """LiRA on θ_u is reported by `lira` and again beside the sample-wise ReA: the page lists and draws it once."""
-    from dashboard import state, views
+    from dashboard import analyses, state, views
 
     run = state.runs().get(ran.session_state["run_key"])
-    raw = [r for n in ("lira", "rea_sample") for r in state.cached_analysis(run, f"attack:{n}").results]
+    raw = [r for n in ("lira", "rea_sample") for r in analyses.cached_analysis(run, f"attack:{n}").results]
     pairs = [(r.attack, r.target) for r in views.attack_results(run, chosen=["lira", "rea_sample"])]
     assert len(pairs) == len(set(pairs)) < len(raw)
 
 
 def test_run_everything_computed_every_view(ran):
-    from dashboard import state
+    from dashboard import analyses, state
 
     run = state.runs().get(ran.session_state["run_key"])
     assert not run.failed, run.failed
-    for name in ("classes", "residuals", "verdict", "landscape", "neighbourhood", "embedding", "attack:rea_class",
-                 "attack:lira", "quality"):
-        assert state.cached_analysis(run, name) is not None, name
+    everything = run_everything(run)
+    assert {"verdict", "residuals", "landscape", "attack:rea_class", "quality"} <= set(everything)
+    for name in everything:
+        assert analyses.cached_analysis(run, name) is not None, name
     for name in ("trust", "attack:leak"):  # expensive: behind explicit buttons
-        assert state.cached_analysis(run, name) is None, name
+        assert analyses.cached_analysis(run, name) is None, name
 
 
 def test_changing_page_never_recomputes(ran):
@@ -282,12 +289,12 @@ def test_changing_page_never_recomputes(ran):
     run = state.runs().get(ran.session_state["run_key"])
     for page in PAGES:  # a first visit may add what only pages ask for (one sample's predictions...)
         ran.switch_page(f"pages/{page}.py").run()
-    before = dict(run._memo)
+    before = run.computed()
     for page in PAGES:
         ran.switch_page(f"pages/{page}.py").run()
     assert ran.session_state["run_key"] == run.key
     assert state.runs().get(run.key) is run  # the same Run object, not a new one
-    assert run._memo == before  # nothing computed again, nothing new
+    assert run.computed() == before  # nothing computed again, nothing new
 
 
 def test_figures_are_built_once_per_run_and_settings_for_every_session(ran, monkeypatch):
@@ -309,7 +316,7 @@ def test_figures_are_built_once_per_run_and_settings_for_every_session(ran, monk
     assert views.residuals(run, False, lambda name, **kw: None, "cka_o") == []  # pending: drawn empty, not kept
     assert views.residuals(run, False, None, "cka_o") != []
 
-    fresh = state.Run(run.key, run.config, run.exp, run.results, run.data_label, _memo=run._memo)
+    fresh = run.copy()
     calls, build = [], overview.accuracy_bars
 
     def slow(*a, **k):
@@ -328,39 +335,40 @@ def test_figures_are_built_once_per_run_and_settings_for_every_session(ran, monk
 
 
 def test_first_visits_after_run_everything_build_nothing(ran):
-    """Run everything ends by building what each page draws on a first visit (`views.warm`): a new visitor's
+    """Run everything ends by building what each page draws on a first visit (`warmup.warm`): a new visitor's
     first visit to every page then builds no figure and computes no analysis. Fails when a page's defaults
     and the warm-up's drift apart."""
-    from dashboard import state, views
+    from core.analysis.base import LRU, MAX_DERIVED
+    from dashboard import state, warmup
 
     run = state.runs().get(ran.session_state["run_key"])
-    run.panels = state.LRU(state.MAX_PANELS)  # only what the warm-up builds
-    views.warm(run)
-    warmed, computed = run.panels.keys(), set(run._memo)
+    run.panels = LRU(MAX_DERIVED)  # only what the warm-up builds
+    warmup.warm(run)
+    warmed, computed = run.panels.keys(), set(run.computed())
     at = app()  # a new session; the run is in memory
     assert at.session_state["run_key"] == run.key
     for page in PAGES:
         at.switch_page(f"pages/{page}.py").run()
         no_exception(at)
         assert set(run.panels.keys()) == set(warmed), (page, set(run.panels.keys()) - set(warmed))
-    assert set(run._memo) == computed
+    assert set(run.computed()) == computed
 
 
 def test_the_warm_up_skips_a_view_whose_analysis_failed(ran, monkeypatch):
     from core.errors import ResidueError
-    from dashboard import state, views
+    from dashboard import analyses, state, warmup
 
     run = state.runs().get(ran.session_state["run_key"])
-    fresh = state.Run(run.key, run.config, run.exp, run.results, run.data_label, _memo=run._memo)
-    real = state.analysis
+    fresh = run.copy()
+    real = analyses.analysis
 
     def failing(r, name, *a, **k):
         if name == "neighbourhood":
             raise ResidueError("the neighbourhood failed")
         return real(r, name, *a, **k)
 
-    monkeypatch.setattr(state, "analysis", failing)
-    views.warm(fresh)
+    monkeypatch.setattr(analyses, "analysis", failing)
+    warmup.warm(fresh)
     built = {view for view, _ in fresh.panels.keys()}
     assert "neighbourhood" not in built and {"overview", "classes", "attacks", "embedding"} <= built
 
@@ -370,42 +378,41 @@ def test_a_restarted_server_serves_analyses_from_the_result_cache(ran, monkeypat
     store's result cache: equal results, nothing computed."""
     import json
 
-    from dashboard import state
+    from dashboard import analyses, state
 
     run = state.runs().get(ran.session_state["run_key"])
-    fresh = state.Run(run.key, run.config, run.exp, run.results, run.data_label)
+    fresh = run.copy(share_analyses=False)
 
     def must_not_compute(*a, **k):
         raise AssertionError("computed again")
 
-    for a in state.ANALYSES.values():
+    for a in analyses.ANALYSES.values():
         if a.persist:
             monkeypatch.setattr(a, "compute", must_not_compute)
-    for name in ("classes", "residuals", "verdict", "landscape", "neighbourhood", "embedding", "attack:lira",
-                 "quality"):
-        got, first = state.analysis(fresh, name), state.cached_analysis(run, name)
+    for name in run_everything(run):
+        got, first = analyses.analysis(fresh, name), analyses.cached_analysis(run, name)
         assert type(got) is type(first) and got is not first
         assert json.dumps(got.to_dict(), sort_keys=True, default=str) == \
             json.dumps(first.to_dict(), sort_keys=True, default=str), name
 
 
 def test_a_page_setting_recomputes_only_its_analysis(ran):
-    from dashboard import state
+    from dashboard import analyses, state
 
     run = state.runs().get(ran.session_state["run_key"])
     ran.switch_page("pages/landscape.py").run()
-    before = dict(run._memo)
+    before = run.computed()
     ran.select_slider(key="land.grid").set_value(11).run()
     no_exception(ran)
-    new = [k for k in run._memo if k not in before]
-    assert len(new) == 1 and all(run._memo[k] is v for k, v in before.items())
-    assert state.cached_analysis(run, "landscape", n_grid=11) is not None
+    new = [k for k in run.computed() if k not in before]
+    assert len(new) == 1 and all(run.computed()[k] is v for k, v in before.items())
+    assert analyses.cached_analysis(run, "landscape", n_grid=11) is not None
     ran.select_slider(key="land.grid").set_value(31).run()
-    assert set(run._memo) == set(before) | set(new)  # back to the default: taken from memory
+    assert set(run.computed()) == set(before) | set(new)  # back to the default: taken from memory
 
 
 def test_one_followed_sample_across_views(ran):
-    from dashboard import state
+    from dashboard import analyses, state
 
     run = state.runs().get(ran.session_state["run_key"])
     sid = int(run.results.forget_indices[3])
@@ -421,7 +428,7 @@ def test_one_followed_sample_across_views(ran):
     ran.switch_page("pages/embedding.py").run()
     fig = next(c for c in ran.get("plotly_chart") if "followed sample" in c.proto.spec)
     assert f"followed sample #{sid}" in fig.proto.spec  # starred in the embedding
-    preds = state.cached_analysis(run, "sample_predictions", sample_id=sid)
+    preds = analyses.cached_analysis(run, "sample_predictions", sample_id=sid)
     assert {r["model"] for r in preds.rows} == set(run.model_names)  # each model's prediction
 
 
@@ -463,7 +470,7 @@ def test_a_click_in_the_embedding_lands_on_a_forget_sample():
 
 
 def test_five_seed_controls_behind_a_button_and_a_failed_measure_is_named(ran):
-    from dashboard import state
+    from dashboard import analyses, state
 
     ran.switch_page("pages/residuals.py").run()
     title = "How far each measure can be trusted: its five-seed controls"
@@ -471,7 +478,7 @@ def test_five_seed_controls_behind_a_button_and_a_failed_measure_is_named(ran):
     sidebar_button(ran, "res.trust").click().run()  # the verdict's controls on four more seeds
     no_exception(ran)
     assert title in [s.value for s in ran.subheader]
-    trust = state.cached_analysis(state.runs().get(ran.session_state["run_key"]), "trust")
+    trust = analyses.cached_analysis(state.runs().get(ran.session_state["run_key"]), "trust")
     assert len(trust.seeds) == 5 and trust.verdict_rates()["control: θ_o"][1] == 5
     failed = {k.split("@")[0] for k, e in trust.entries.items() if e.family != "context" and not e.passed and "@" in k}
     for metric in sorted(failed)[:1]:  # a per-layer measure that failed its controls says so above its heatmap
@@ -525,9 +532,9 @@ def test_overview_shows_forgetting_quality_after_run_everything(ran):
     from core.quality import QualityReport
     from dashboard import analyses, state
 
-    assert list(state.ANALYSES)[-1] == "quality"  # "Run everything" computes it after every other analysis
+    assert list(analyses.ANALYSES)[-1] == "quality"  # "Run everything" computes it after every other analysis
     run = state.runs().get(ran.session_state["run_key"])
-    rep = state.cached_analysis(run, "quality")
+    rep = analyses.cached_analysis(run, "quality")
     assert isinstance(rep, QualityReport) and rep.n == QUALITY_N and rep.protocol == "A"
     assert list(rep.methods) == analyses.methods(run) and rep.ceiling.f > rep.floor.f
     assert json.loads(run.results.to_json())["sections"]["quality"]["n"] == QUALITY_N  # in results.json
@@ -584,21 +591,21 @@ def test_forgetting_quality_is_cancellable_and_skipped_for_a_theta_o_that_learne
 
     from core import Cancelled, Progress
     from core.errors import ResidueError
-    from dashboard import state, views
+    from dashboard import analyses, state, views
 
     run = state.runs().get(ran.session_state["run_key"])
-    fresh = state.Run(run.key, run.config, run.exp, run.results, run.data_label)
+    fresh = run.copy(share_analyses=False)
     stop = Progress(lambda e: stop.cancel())  # Stop pressed as the first pool starts
     with pytest.raises(Cancelled):
-        state.analysis(fresh, "quality", stop, n=QUALITY_N + 1)
-    assert state.cached_analysis(fresh, "quality", n=QUALITY_N + 1) is None
-    degenerate = state.Run("degenerate", run.config, run.exp,
+        analyses.analysis(fresh, "quality", stop, n=QUALITY_N + 1)
+    assert analyses.cached_analysis(fresh, "quality", n=QUALITY_N + 1) is None
+    degenerate = analyses.Run("degenerate", run.config, run.exp,
                            replace(run.results, warnings=["θ_o is no better than the most frequent class."]),
                            run.data_label)
-    assert not state.ANALYSES["quality"].applies(degenerate)  # not in "Run everything"
+    assert not analyses.ANALYSES["quality"].applies(degenerate)  # not in "Run everything"
     assert views.quality(degenerate, False) == []  # no panel, in the page or the report
     with pytest.raises(ResidueError, match="No forgetting quality: θ_o is no better"):
-        state.analysis(degenerate, "quality")
+        analyses.analysis(degenerate, "quality")
 
 
 def test_quality_figures_show_n_the_anchors_and_every_example():
@@ -726,14 +733,14 @@ def test_uploaded_table_is_standardised_by_a_visible_option_recorded_in_the_conf
     a run is keyed by (and its report shows) carries the choice."""
     from sklearn.datasets import load_wine
 
-    from dashboard import state
+    from dashboard import sidebar
 
     w = load_wine()
     text = "label," + ",".join(f"f{i}" for i in range(13)) + "\n" + "".join(
         f"{t}," + ",".join(f"{v:g}" for v in x) + "\n" for x, t in zip(w.data, w.target))
     seen = []
-    key = state.run_key
-    monkeypatch.setattr(state, "run_key", lambda config, *a: seen.append(config) or key(config, *a))
+    key = sidebar.run_key
+    monkeypatch.setattr(sidebar, "run_key", lambda config, *a: seen.append(config) or key(config, *a))
     at = form_app()
     at.selectbox(key="f.dataset").set_value("csv").run()
     at.file_uploader(key="up.data.csv").set_value(("wine.csv", text.encode(), "text/csv")).run()
@@ -887,12 +894,13 @@ def test_checkpoints_are_shape_checked_and_never_unpickled():
 # the service layer and exports
 # ---------------------------------------------------------------------------------------------
 def test_stop_cancels_a_running_job():
+    from core.analysis import Pipeline
     from core.config import loads
     from dashboard import state
 
     cfg = loads(TINY.replace("epochs = 3", "epochs = 400").replace("seed = 3", "seed = 11"))
-    job = state.Job("k", lambda p: state._build_run("k", cfg, None, "digits", None, state.model_store(),
-                                                    state.runs(), p)).start()
+    pipeline = Pipeline(cfg, store=state.model_store())
+    job = state.Job("k", lambda j: state.build_run(pipeline, state.runs(), j, None)).start()
     import time
 
     deadline = time.time() + 30
@@ -965,7 +973,7 @@ def test_moons_preset_every_view_of_a_2d_sample_forgetting_run():
     assert [c.value for c in at.caption if "not applicable" in c.value and "`rea_class`" in c.value
             and "class-wise forgetting" in c.value], [c.value for c in at.caption]
     assert "rea_class" not in set(at.dataframe[0].value["attack"])
-    from dashboard.figures import report
+    from dashboard import report
 
     ps, missing = report.panels(run)  # and the report keeps its Attacks section
     assert not missing and any(p.section == "Attacks" for p in ps), missing
@@ -974,11 +982,11 @@ def test_moons_preset_every_view_of_a_2d_sample_forgetting_run():
 def test_the_story_follows_the_model_that_forgot_at_the_output_and_quotes_the_run(ran):
     """Steps 2-4 name the unlearned model whose outputs are closest to θ_r's among those that forgot (a
     pseudo-converged one first), never one the verdict calls under-unlearned; every step quotes numbers."""
-    from dashboard import state, story
-    from dashboard.analyses import methods
+    from core.analysis import methods
+    from dashboard import analyses, state, story
 
     run = state.runs().get(ran.session_state["run_key"])
-    v = state.cached_analysis(run, "verdict")
+    v = analyses.cached_analysis(run, "verdict")
     m = story.story_model(v, methods(run))
     assert m is None or v.verdicts[m].label != "under-unlearned"
     steps = story.story(run)

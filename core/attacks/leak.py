@@ -38,7 +38,6 @@ experiment's model store); approximate methods unlearn each shadow deletion with
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ import torch
 from torch import nn
 
 from ..batched import forward_many, stack, unstack
-from ..cache import stable_hash
+from ..cache import digest, stable_hash
 from ..errors import ResidueError
 from ..params import Param
 from ..progress import Progress, as_progress
@@ -162,11 +161,9 @@ _CACHE_SIZE = 8
 
 def _cache_key(ctx: AttackContext, method: tuple[str, dict], settings: dict) -> str:
     split = ctx.split
-    h = hashlib.sha256()
-    for a in (split.dataset.X, split.dataset.y, split.shadow):
-        h.update(np.ascontiguousarray(a).tobytes())
+    data = digest(split.dataset.X, split.dataset.y, split.shadow, length=64)
     model = ctx.fresh_model(int(ctx.seed))
-    return stable_hash({"data": h.hexdigest(), "seed": int(ctx.seed), "recipe": ctx.recipe.to_dict(),
+    return stable_hash({"data": data, "seed": int(ctx.seed), "recipe": ctx.recipe.to_dict(),
                         "arch": repr(model), "method": [method[0], method[1]], **settings})
 
 

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..batched import BatchedOptimizer, Flat, buffers_of, forward_many, loss_grad_fn, stack
-from ..cache import stable_hash
+from ..cache import index_fingerprint, stable_hash
 from ..errors import ResidueError
 from ..params import Param
 from ..progress import Progress, as_progress
@@ -140,7 +140,7 @@ def weights_fingerprint(model: nn.Module) -> str:
 
 
 def _ids_hash(ids) -> str:
-    return hashlib.sha256(np.ascontiguousarray(np.asarray(ids, dtype=np.int64)).tobytes()).hexdigest()[:16]
+    return index_fingerprint(ids, length=16)
 
 
 def _relearn(models, template, split, classes, *, probe_fraction, min_probe, draws, lrs, retain_batch, max_steps,

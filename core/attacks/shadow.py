@@ -25,7 +25,6 @@ Subsets and ids are *dataset indices* (positions in `ctx.split.dataset`, as `Spl
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -36,13 +35,12 @@ import torch
 from torch import nn
 
 from ..batched import Params, forward_many, init_many, stack, train_many, unstack
-from ..cache import stable_hash
+from ..cache import data_fingerprint, index_fingerprint, stable_hash
 from ..progress import Progress, as_progress
 from ..training import TRAINER_VERSION, Recipe
 
 _MEMO: "OrderedDict[str, ShadowSet]" = OrderedDict()  # in-process cache, most recent last
 _MEMO_SIZE = 6
-_FINGERPRINTS: dict[int, tuple[Any, str]] = {}
 
 
 @dataclass
@@ -86,23 +84,9 @@ def balanced_keep(n_models: int, n_samples: int, in_fraction: float, rng: np.ran
     return np.argsort(rng.random((n_models, n_samples)), axis=0) < k
 
 
-def _fingerprint(dataset) -> str:
-    hit = _FINGERPRINTS.get(id(dataset))
-    if hit is not None and hit[0] is dataset:
-        return hit[1]
-    h = hashlib.sha256(np.ascontiguousarray(dataset.X).tobytes())
-    h.update(np.ascontiguousarray(dataset.y).tobytes())
-    fp = h.hexdigest()[:24]
-    _FINGERPRINTS[id(dataset)] = (dataset, fp)
-    return fp
-
-
-def _idx_hash(idx: np.ndarray) -> str:
-    return hashlib.sha256(np.asarray(idx, dtype=np.int64).tobytes()).hexdigest()[:24]
-
 
 def _model_key(base: dict, subset: np.ndarray, init_seed: int, order_seed: int) -> dict:
-    return {**base, "on": _idx_hash(np.sort(subset)), "init": int(init_seed), "order": int(order_seed)}
+    return {**base, "on": index_fingerprint(np.sort(subset)), "init": int(init_seed), "order": int(order_seed)}
 
 
 def train_models(ctx, subsets: Sequence[np.ndarray], seeds: Sequence[int] | None = None,
@@ -124,7 +108,7 @@ def train_models(ctx, subsets: Sequence[np.ndarray], seeds: Sequence[int] | None
         raise ValueError("a shadow model's training set is empty")
     template = ctx.fresh_model(0)
     split = ctx.split
-    base = {"kind": "shadow", "data": _fingerprint(split.dataset), "arch": repr(template),
+    base = {"kind": "shadow", "data": data_fingerprint(split.dataset), "arch": repr(template),
             "input_shape": list(split.dataset.input_shape), "recipe": recipe.to_dict(), "trainer": TRAINER_VERSION}
     keys = [_model_key(base, s, sd, sd) for s, sd in zip(subsets, seeds)]
     memo_key = stable_hash(keys)

@@ -1,7 +1,7 @@
 """Attacks: what an attacker can tell from the models, as ROC curves, AUC and the privacy score."""
 import streamlit as st
 
-from dashboard import state, ui, views
+from dashboard import analyses, form, ui, views
 from dashboard.analyses import RUN_EVERYTHING_ATTACKS, attack_title, not_applicable
 
 ui.header("Attacks",
@@ -35,7 +35,7 @@ if run is not None:
                                               else ""))
                     if cls.reference:
                         st.caption(f"Ref.: {cls.reference}")
-                    hp[name] = ui.param_widgets(cls.params, f"atk.{name}")
+                    hp[name] = form.param_widgets(cls.params, f"atk.{name}")
             if st.form_submit_button("Apply", type="primary", icon=":material/play_arrow:"):
                 applied.update(chosen=list(chosen), hp=hp)
 
@@ -78,7 +78,7 @@ if run is not None:
         model = b.selectbox("Model", run.model_names, key="atk.hist.model")
         for panel in views.score_histogram(run, ui.big(), results, which, model):
             ui.show(panel, run)
-    elif not any(state.pending(run, f"attack:{n}") for n in chosen):
+    elif not any(analyses.pending(run, f"attack:{n}") for n in chosen):
         st.info(f"Choose at least one attack {'that applies to this run ' if inapplicable else ''}above.")
     st.subheader("One sample, every attack")
     ui.sample_card(run, "attacks")

@@ -2,7 +2,7 @@
 than for data never seen was never really gone (class-wise ReA)."""
 import streamlit as st
 
-from dashboard import ui, views
+from dashboard import form, ui, views
 from dashboard.analyses import methods
 
 ui.header("Reminiscence (relearning)", "Fine-tune briefly on a few forgotten images: knowledge that comes back much "
@@ -20,7 +20,7 @@ elif run is not None and methods(run):
         st.caption(cls.summary + " The decision rule and the ROC are **our reading** of the paper (its code leaves "
                    f"them open). Ref.: {cls.reference}")
         with st.form("rea.form", border=False):
-            hp = ui.param_widgets(cls.params, "rea.hp")
+            hp = form.param_widgets(cls.params, "rea.hp")
             st.form_submit_button("Apply", type="primary", icon=":material/play_arrow:")
     panels = views.relearning(run, ui.big(), ui.getter(run), model, hp)
     if panels:

@@ -3,7 +3,7 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.views import VIEWS, view_status
-from dashboard.figures import report
+from dashboard import report
 
 ui.header("Report & export",
           "Everything in one file for stakeholders: the verdict, the numbers and every figure (interactive, "
