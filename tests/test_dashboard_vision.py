@@ -109,12 +109,13 @@ def test_neighbourhood_and_embedding_draw_32x32_colour_samples(tmp_path, monkeyp
     import os
     from pathlib import Path
 
-    from dashboard import state, views
+    from core.analysis import base
+    from dashboard import warmup
 
     monkeypatch.setenv("RESIDUE_DATA", str(tmp_path))
-    for a in state.ANALYSES.values():  # the two pages' analyses only: the rest take minutes on 32x32 colour
+    for a in base.ANALYSES.values():  # the two pages' analyses only: the rest take minutes on 32x32 colour
         monkeypatch.setattr(a, "in_run_everything", a.name in ("neighbourhood", "embedding"))
-    monkeypatch.setattr(views, "warm", lambda run: None)  # (it draws every page's views, computing theirs)
+    monkeypatch.setattr(warmup, "warm", lambda run: None)  # (it draws every page's views, computing theirs)
     write_cifar10(tmp_path / "cifar-10-batches-bin", per_file=20)
     (Path(os.environ["RESIDUE_PRESETS_DIR"]) / "tiny_cifar.toml").write_text(CIFAR)
     run = run_preset("tiny_cifar")
