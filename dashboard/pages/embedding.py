@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import ui, views
-from dashboard.analyses import umap_ready
+from dashboard.analyses import default, umap_ready
 from dashboard.figures.embedding import point_ids
 
 ui.header("Embedding", "The penultimate-layer features of forget, retain and test samples under each model, in one "
@@ -13,7 +13,8 @@ if run is not None:
     ui.widget_default("emb.models", run.model_names, views.default_embedding_models(run))
     models = a.multiselect("Models, side by side", run.model_names, key="emb.models",
                            format_func=lambda n: {"original": "θ_o", "retrain": "θ_r"}.get(n, n))
-    n_neighbors = b.select_slider("UMAP neighbours", [5, 10, 15, 30, 50], value=15, key="emb.k",
+    n_neighbors = b.select_slider("UMAP neighbours", [5, 10, 15, 30, 50],
+                                  value=default("embedding", "n_neighbors"), key="emb.k",
                                   help="Smaller: local structure; larger: the global layout.")
     settings = {"n_neighbors": n_neighbors}
     if not umap_ready(run, **settings):
