@@ -144,7 +144,9 @@ def main() -> None:
           f"{'ok' if ratio >= RATIO_BUDGET else 'MISS'}); max weight difference {diff:.2e} "
           f"(Adam amplifies rounding), test predictions agree on {agree:.1%}")
 
-    print("-- 3. AUC / TPR@1%FPR (members: D_f = class 7; non-members: test set) --")
+    from core.attacks.mia import sets_description
+
+    print(f"-- 3. AUC / TPR@1%FPR ({sets_description(exp.split, len(mem), len(non))}) --")
     rows = {}
     for target in ("original", "retrain", "finetune"):
         for name in ATTACKS:
