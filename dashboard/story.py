@@ -15,6 +15,7 @@ import numpy as np
 from core.verdict import PSEUDO, UNDER
 
 from . import views
+from .analyses import computed_trust
 from .figures.residuals import measure_label
 from .views import Panel, memoised
 
@@ -131,12 +132,20 @@ def _step2(run, v, m, big, get) -> Step:
     e = _strongest(v, m, ("decodability",)) or _strongest(v, m)
     if x.label == PSEUDO or (x.still_decodable and e is not None):
         o = v.values.get("original", {}).get(e.key, float("nan"))
-        beyond = sorted({measure_label(v.measures, c.probe) for c in x.evidence
-                         if c.family == "functional" and c.counts and c.decides})
+        trust = computed_trust(run)  # the five-seed controls, when this setting has them
+
+        def trusted(c) -> bool:
+            t = trust.for_key(c.key) if trust is not None else None
+            return t is None or bool(t.get("passed", True))
+
+        counted = [c for c in x.evidence if c.family == "functional" and c.counts and c.decides]
+        beyond = sorted({measure_label(v.measures, c.probe) for c in counted if trusted(c)})
+        doubtful = sorted({measure_label(v.measures, c.probe) for c in counted if not trusted(c)} - set(beyond))
         text = (f"Inside, **{m}** still carries what it forgot: {measure_label(v.measures, e.key)} is {e.value:.2f} "
                 f"for {m} and {o:.2f} for θ_o, while retrains that never saw the data stay between "
-                f"{e.low:.2f} and {e.high:.2f}. Beyond the retrain band towards θ_o: {', '.join(beyond)}. "
-                f"Verdict: **{x.badge}**.")
+                f"{e.low:.2f} and {e.high:.2f}. Beyond the retrain band towards θ_o: {', '.join(beyond) or 'none'}"
+                + (f" (also beyond it, but failing their five-seed controls: {', '.join(doubtful)})" if doubtful
+                   else "") + f". Verdict: **{x.badge}**.")
         return Step(title, "residuals", text, panel)
     pseudo = [c for c in v.controls if c.expected == PSEUDO]
     ctrl = (f" This run's control — θ_o with only its last layer retrained — is {pseudo[0].label} by the same rule: "
