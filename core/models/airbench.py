@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ResidueError
-from .base import Classifier, check_width, default_init, models
+from .base import Classifier, check_width, models
 from .resnet import image_shape
 
 WIDTHS = (64, 256, 256)  # block1, block2, block3 at width 1 (airbench's base_width 64, then 4x)
