@@ -243,3 +243,45 @@ def test_probes_and_patching_run_on_airbench(airbench_exp):
     assert np.isfinite(patching(o, r, u, X, y).drop_retrain).all()
     rep = layer_probes({"original": o, "retrain": r, "finetune": u}, data)
     assert rep.layers == o.layer_names
+
+
+def test_an_analysis_on_cifar_files_runs_unchanged_on_airbench(tmp_path, monkeypatch):
+    """CIFAR-10's binary format on disk, `[recipe] name = "airbench"` in the config, two methods (one hooking the
+    layers: orthogonal replay), then the probes the layer probes above do not cover (stability, the landscape's
+    plane, the embedding's features, patching): all finite, the layers' shapes airbench's, θ_o left as trained."""
+    from test_image_data import write_cifar10
+
+    from core.probes import ProbeData, model_plane
+    from core.probes.common import layer_outputs
+    from core.probes.embedding import features
+    from core.probes.patching import patching
+    from core.probes.stability import stability
+
+    monkeypatch.setenv("RESIDUE_DATA", str(tmp_path))
+    write_cifar10(tmp_path / "cifar-10-batches-bin", per_file=10)
+    cfg = from_dict({"data": {"name": "cifar10", "test_fraction": 0.2, "shadow_fraction": 0.1,
+                              "forget": {"kind": "class", "classes": [3]}},
+                     "model": {"name": "airbench", **NARROW},
+                     "recipe": {"name": "airbench", "epochs": 2, "batch_size": 16, "lr": 1.5 * 16 / 1024},
+                     "methods": [{"name": "finetune", "epochs": 1},
+                                 {"name": "orthogonal_replay", "epochs1": 1, "batch_size": 16}]})
+    assert cfg.recipe.nesterov and cfg.recipe.schedule == recipes.get("airbench").schedule
+    exp = Experiment(cfg, store=ModelStore(tmp_path / "store"), device="cpu")
+    exp.reference_models()
+    o, r = exp.models["original"], exp.models["retrain"]
+    trained = {k: v.clone() for k, v in o.state_dict().items()}
+    res = exp.run()
+    assert [m.name for m in res.models] == ["original", "retrain", "finetune", "orthogonal_replay"]
+    assert exp.trained["orthogonal_replay"].status == "ok"
+    u = exp.models["orthogonal_replay"]
+    data = ProbeData.from_experiment(exp)
+    X, y = data.forget
+    shapes = {k: tuple(v.shape[1:]) for k, v in layer_outputs(o, X).items()}
+    assert shapes == {"whiten": (24, 31, 31), "block1": (4, 15, 15), "block2": (16, 7, 7), "block3": (16, 3, 3),
+                      "pool": (16,), "head": (10,)}
+    assert np.isfinite(patching(o, r, u, X, y).drop_retrain).all()
+    st = stability(u, data, "orthogonal_replay", k=3)
+    assert np.isfinite([st.grad_norm_retain, *st.forget_acc, *st.retain_acc]).all()
+    assert np.isfinite(model_plane(o, u, r, data, "orthogonal_replay", n=3).forget_loss).all()
+    assert features(u, X).shape == (len(y), 16)  # what the embedding projects: the pooled features
+    assert all(torch.equal(v, trained[k]) for k, v in o.state_dict().items())  # θ_o untouched by methods and probes
