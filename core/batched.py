@@ -414,10 +414,10 @@ def _train_many(template: nn.Module, init: Params, X: torch.Tensor, y: torch.Ten
     totals = [recipe.epochs * steps_per_epoch(len(s), bs, single) for s in subs]
 
     def step(g: torch.Tensor, active: torch.Tensor) -> None:
-        if recipe.schedule:
+        if recipe.schedule:  # (a constant rate counts nothing: the classroom's MLPs pay nothing for schedules)
             opt.lr.copy_(torch.tensor([[recipe.lr_at(int(d), t)] for d, t in zip(done, totals)], dtype=opt.lr.dtype))
+            done[active.cpu().numpy()] += 1
         opt.step(flat, g, active)
-        done[active.cpu().numpy()] += 1
 
     for epoch in range(recipe.epochs):
         perms = [s[torch.randperm(len(s), generator=g)] for s, g in zip(subs, gens)]
