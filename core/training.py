@@ -23,8 +23,7 @@ from .params import check_fields, shown
 from .progress import Progress, as_progress
 from .registry import Registry
 
-TRAINER_VERSION = 3  # bump when training code changes what weights a recipe produces (2: fused Adam; 3:
-# convolutional models train channels-last on the CPU too, which moves their weights at rounding level)
+TRAINER_VERSION = 2  # bump when training code changes what weights a recipe produces (2: fused Adam)
 
 
 @dataclass(frozen=True)
@@ -197,11 +196,13 @@ def training_context(X: torch.Tensor):
 
 
 def device_layout(model: nn.Module, X: torch.Tensor) -> bool:
-    """Channels-last memory for a convolutional model, on CUDA (tensor cores read NHWC) and on the CPU alike
-    (oneDNN's convolutions too: a training step of the width-1/4 CIFAR ResNet-18 runs 1.5x faster, the digits
-    `cnn` 2.8x; bench/vision.py); returns whether the inputs should be converted too. RESIDUE_CHANNELS_LAST=0
-    (and RESIDUE_AMP=0) turn it off, for the plain fp32 eager baseline bench/vision.py compares with."""
-    if (X.dim() != 4 or os.environ.get("RESIDUE_CHANNELS_LAST", "1") == "0"
+    """Channels-last memory for a convolutional model on CUDA (tensor cores read NHWC); returns whether the
+    inputs should be converted too. RESIDUE_CHANNELS_LAST=0 (and RESIDUE_AMP=0) turn the CUDA path off, for the
+    plain fp32 eager baseline bench/vision.py compares with. Not on the CPU, though oneDNN trains the width-1/4
+    CIFAR ResNet-18 1.2-1.3x faster channels-last there (bench/vision.py, measured): torch 2.13's CPU backward of a
+    channels-last 1x1 stride-2 convolution (ResNet's shortcut) corrupts the heap for odd batch sizes (3, 5, 7:
+    "double free or corruption", then an abort), and a retain set's last batch is often odd."""
+    if (X.device.type != "cuda" or X.dim() != 4 or os.environ.get("RESIDUE_CHANNELS_LAST", "1") == "0"
             or not any(isinstance(m, nn.Conv2d) for m in model.modules())):
         return False
     model.to(memory_format=torch.channels_last)
@@ -269,8 +270,8 @@ def train(
 ) -> TrainLog:
     """Train `model` in place with cross-entropy; `seed` fixes the data order (and the augmentation's draws).
 
-    A convolutional model trains channels-last (`device_layout`), on CUDA under bfloat16 autocast too
-    (`training_context`); on the CPU the arithmetic stays float32."""
+    On CUDA a convolutional model trains channels-last under bfloat16 autocast (`device_layout`,
+    `training_context`); on the CPU the arithmetic is unchanged."""
     if len(y) == 0:
         raise ResidueError("Cannot train on an empty set.")
     progress = as_progress(progress)

@@ -16,8 +16,8 @@ from core.cache import ModelStore
 from core.config import DataConfig, MethodConfig, ModelConfig, from_dict, loads
 from core.models import build_model
 from core.models.airbench import Whitening
-from core.training import (Recipe, augment_draws, augmented, device_layout, epoch_batches, make_optimizer,
-                           named_recipe, recipes, train)
+from core.training import (Recipe, augment_draws, augmented, epoch_batches, make_optimizer, named_recipe, recipes,
+                           train)
 from test_vision import colour_dataset
 
 NARROW = {"width": 1 / 16}
@@ -132,13 +132,12 @@ def test_an_existing_sgd_crop_flip_recipe_trains_bit_for_bit_as_before():
         ours, plain = make(), make()
         train(ours, X, y, recipe, seed=7)
         g, aug = torch.Generator().manual_seed(7), torch.Generator().manual_seed((7 * 1_000_003 + 0xA06) % 2**63)
-        nhwc = device_layout(plain, X)
         opt = make_optimizer(plain.parameters(), recipe.optimizer, recipe.lr, recipe.momentum, recipe.weight_decay)
         plain.train()
         for _ in range(recipe.epochs):
             for idx in epoch_batches(len(y), recipe.batch_size, g):
                 xb = X[idx] if recipe.augment == "none" else augmented(X[idx], *augment_draws(aug, len(idx)))
-                loss = F.cross_entropy(plain(xb.contiguous(memory_format=torch.channels_last) if nhwc else xb), y[idx])
+                loss = F.cross_entropy(plain(xb), y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -31,8 +31,8 @@ flips. What is left out, and why:
 * Freezing the whitening bias after 3 epochs: it trains throughout (a per-epoch change of what is trainable).
 * Alternating flips (every image flipped on every other epoch): random flips instead, drawn per image from the
   model's seeded augmentation generator as for crop_flip; the same augmentation in distribution.
-* Its own data loader and fp16 weights: Residue's loop keeps the data on the device already; `train` runs
-  convolutions channels-last, under bfloat16 autocast on CUDA and in float32 on the CPU (core.training).
+* Its own data loader and fp16 weights: Residue's loop keeps the data on the device already; on CUDA `train`
+  runs bfloat16 autocast and channels-last (core.training), on the CPU float32.
 * 9.9 epochs: Residue's recipes count whole epochs (10).
 """
 from __future__ import annotations
