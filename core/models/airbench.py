@@ -34,6 +34,8 @@ flips. What is left out, and why:
 * Its own data loader and fp16 weights: Residue's loop keeps the data on the device already; on CUDA `train`
   runs bfloat16 autocast and channels-last (core.training), on the CPU float32.
 * 9.9 epochs: Residue's recipes count whole epochs (10).
+* Its summed loss over full batches only (drop_last): Residue's mean loss, with the learning rate converted
+  (above), and every epoch's last, shorter batch trained on too, as for every other recipe.
 """
 from __future__ import annotations
 
