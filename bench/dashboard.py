@@ -70,9 +70,10 @@ def _numba_cache() -> str:
     return os.environ.get("NUMBA_CACHE_DIR", str(default_root() / "numba"))
 
 
-def run_everything(cache: str) -> dict:
+def run_everything(cache: str, config: Path = PRESET) -> dict:
+    """"Run everything" on a config file in a fresh process with the model cache `cache`: seconds and stages."""
     env = dict(os.environ, RESIDUE_CACHE=cache, NUMBA_CACHE_DIR=_numba_cache())
-    out = subprocess.run([sys.executable, "-c", RUN_EVERYTHING, str(ROOT), str(PRESET)], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", RUN_EVERYTHING, str(ROOT), str(config)], capture_output=True,
                          text=True, cwd=ROOT, env=env)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])

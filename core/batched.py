@@ -31,8 +31,8 @@ from torch.func import functional_call, vmap
 
 from .device import memory_budget
 from .progress import Progress, as_progress
-from .training import (Recipe, augment_draws, augment_generator, augmented, drops_single, has_batch_norm,
-                       training_context)
+from .training import (AUGMENT_PADDING, Recipe, augment_draws, augment_generator, augmented, drops_single,
+                       fit_to_data, has_batch_norm, steps_per_epoch, training_context)
 
 Params = dict[str, torch.Tensor]  # name -> tensor with a leading model axis
 
@@ -161,8 +161,9 @@ def _chain_forward(chain: Chain, p: Params, x: torch.Tensor, keep: list | None =
     return h
 
 
-def _chain_loss_grad(template: nn.Module, chain: Chain) -> Callable:
+def _chain_loss_grad(template: nn.Module, chain: Chain, label_smoothing: float = 0.0) -> Callable:
     spec = Flat(template)
+    eps = float(label_smoothing)
 
     @torch.no_grad()
     def fn(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, buffers: Params | None = None):
@@ -171,9 +172,14 @@ def _chain_loss_grad(template: nn.Module, chain: Chain) -> Callable:
         logits = _chain_forward(chain, p, x, inputs)
         logp = logits.log_softmax(-1)
         denom = w.sum(1).clamp_min(1e-12)
-        losses = -(logp.gather(-1, y.unsqueeze(-1)).squeeze(-1) * w).sum(1) / denom
-        d = logp.exp_()  # softmax; d(mean CE)/d logits = (softmax - onehot) * w / sum(w)
-        d.scatter_add_(-1, y.unsqueeze(-1), torch.full(y.shape + (1,), -1.0, dtype=d.dtype, device=d.device))
+        picked = logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+        if eps:  # the target is (1 - eps) on the label and eps spread evenly over every class, as F.cross_entropy
+            picked = (1 - eps) * picked + eps * logp.mean(-1)
+        losses = -(picked * w).sum(1) / denom
+        d = logp.exp_()  # softmax; d(mean CE)/d logits = (softmax - target) * w / sum(w)
+        d.scatter_add_(-1, y.unsqueeze(-1), torch.full(y.shape + (1,), -(1 - eps), dtype=d.dtype, device=d.device))
+        if eps:
+            d.sub_(eps / d.shape[-1])
         d.mul_((w / denom.unsqueeze(1)).unsqueeze(-1))
         g = torch.empty_like(flat)
         gv = spec.views(g)
@@ -252,9 +258,9 @@ class Flat:
         return out
 
 
-def loss_grad_fn(template: nn.Module) -> Callable:
+def loss_grad_fn(template: nn.Module, label_smoothing: float = 0.0) -> Callable:
     """(flat (M, P), X (M,B,..), y (M,B), w (M,B)[, buffers]) -> (grad (M, P), losses (M,)): weighted mean CE per
-    model, the model in train mode.
+    model (with the recipe's label smoothing), the model in train mode.
 
     Weights let models with shorter last batches share one call (padding rows get weight 0). Plain MLPs
     take a hand-written batched forward/backward (`linear_chain`), everything else vmap + autograd. A model with
@@ -262,11 +268,11 @@ def loss_grad_fn(template: nn.Module) -> Callable:
     forward updates them), and its batch statistics count every row: no padding rows for it."""
     chain = linear_chain(template)
     if chain is not None:
-        return _chain_loss_grad(template, chain)
-    return _generic_loss_grad_fn(template)
+        return _chain_loss_grad(template, chain, label_smoothing)
+    return _generic_loss_grad_fn(template, label_smoothing)
 
 
-def _generic_loss_grad_fn(template: nn.Module) -> Callable:
+def _generic_loss_grad_fn(template: nn.Module, label_smoothing: float = 0.0) -> Callable:
     flat_spec = Flat(template)
     f = vmap(_stateless(template, train=True))
     norm = has_batch_norm(template)
@@ -280,7 +286,8 @@ def _generic_loss_grad_fn(template: nn.Module) -> Callable:
         leaves = {k: v.requires_grad_(True) for k, v in flat_spec.views(flat.detach()).items()}
         with torch.enable_grad(), training_context(x):
             logits = f({**leaves, **(buffers or {})}, x).float()
-            ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape)
+            ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none",
+                                 label_smoothing=label_smoothing).view(y.shape)
             losses = (ce * w).sum(1) / w.sum(1).clamp_min(1e-12)
             grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
         g = torch.cat([gi.reshape(gi.shape[0], -1) for gi in grads], dim=1)
@@ -290,14 +297,16 @@ def _generic_loss_grad_fn(template: nn.Module) -> Callable:
 
 
 class BatchedOptimizer:
-    """Adam or SGD(momentum) over a flat (M, P) parameter tensor, with a per-model learning rate and an
-    `active` mask (inactive models stay exactly unchanged, optimiser state included). The arithmetic
-    follows `torch.optim.Adam` / `torch.optim.SGD`, so results match the one-model optimisers."""
+    """Adam or SGD(momentum, optionally Nesterov) over a flat (M, P) parameter tensor, with a per-model learning
+    rate (`lr`, (M, 1): a schedule sets it before each step) and an `active` mask (inactive models stay exactly
+    unchanged, optimiser state included). The arithmetic follows `torch.optim.Adam` / `torch.optim.SGD`, so
+    results match the one-model optimisers."""
 
     def __init__(self, flat: torch.Tensor, kind: str = "adam", lr: float | torch.Tensor = 1e-3,
                  momentum: float = 0.9, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8):
+                 eps: float = 1e-8, nesterov: bool = False):
         self.kind, self.momentum, self.wd, self.betas, self.eps = kind, momentum, weight_decay, betas, eps
+        self.nesterov = nesterov
         M = flat.shape[0]
         self.lr = torch.as_tensor(lr, dtype=flat.dtype).expand(M).clone().to(flat.device).view(M, 1)
         self.t = torch.zeros(M, 1, device=flat.device)
@@ -313,9 +322,8 @@ class BatchedOptimizer:
             if not bool(active.any()):
                 return
             rows = torch.nonzero(active.to(flat.device)).flatten()
-            sub = BatchedOptimizer.__new__(BatchedOptimizer)
-            sub.kind, sub.momentum, sub.wd, sub.betas, sub.eps = self.kind, self.momentum, self.wd, self.betas, self.eps
-            sub.lr, sub.t, sub.m = self.lr[rows], self.t[rows], self.m[rows]
+            sub = copy.copy(self)
+            sub.lr, sub.t, sub.m, sub._buf = self.lr[rows], self.t[rows], self.m[rows], None
             part = flat[rows]
             sub.step(part, g[rows])
             flat[rows], self.t[rows], self.m[rows] = part, sub.t, sub.m
@@ -326,7 +334,7 @@ class BatchedOptimizer:
         self.t += 1
         if self.momentum:
             self.m.mul_(self.momentum * (~first)).add_(g)  # first step: buffer = g, like torch.optim.SGD
-            g = self.m
+            g = g.add(self.m, alpha=self.momentum) if self.nesterov else self.m
         # one reused scratch buffer: fresh (M, P) temporaries cost more (allocation, page faults) than the
         # arithmetic for many small models
         buf = getattr(self, "_buf", None)
@@ -387,11 +395,13 @@ def _train_many(template: nn.Module, init: Params, X: torch.Tensor, y: torch.Ten
                 recipe: Recipe, order_seeds: Sequence[int], progress: Progress, stage: str) -> Params:
     M = len(subsets)
     spec = Flat(template)
-    flat = spec.flatten(init).detach().clone()
     _check_buffers(template, init)
+    init = fitted_to_data(template, init, X, subsets)
+    flat = spec.flatten(init).detach().clone()
     bufs = {k: v.detach().clone() for k, v in buffers_of(template, init).items()}
-    opt = BatchedOptimizer(flat, recipe.optimizer, recipe.lr, recipe.momentum, recipe.weight_decay)
-    step_fn = loss_grad_fn(template)
+    opt = BatchedOptimizer(flat, recipe.optimizer, recipe.lr, recipe.momentum, recipe.weight_decay,
+                           nesterov=recipe.nesterov)
+    step_fn = loss_grad_fn(template, recipe.label_smoothing)
     gens = [torch.Generator().manual_seed(int(s)) for s in order_seeds]
     augs = [augment_generator(recipe, s, X) for s in order_seeds]
     single = drops_single(template)
@@ -399,6 +409,16 @@ def _train_many(template: nn.Module, init: Params, X: torch.Tensor, y: torch.Ten
     bs = recipe.batch_size
     dev = X.device
     longest = max(len(s) for s in subs)
+    # a learning-rate schedule: each model's own step count over its own number of steps, as `train` counts them
+    done = np.zeros(M, dtype=np.int64)
+    totals = [recipe.epochs * steps_per_epoch(len(s), bs, single) for s in subs]
+
+    def step(g: torch.Tensor, active: torch.Tensor) -> None:
+        if recipe.schedule:  # (a constant rate counts nothing: the classroom's MLPs pay nothing for schedules)
+            opt.lr.copy_(torch.tensor([[recipe.lr_at(int(d), t)] for d, t in zip(done, totals)], dtype=opt.lr.dtype))
+            done[active.cpu().numpy()] += 1
+        opt.step(flat, g, active)
+
     for epoch in range(recipe.epochs):
         perms = [s[torch.randperm(len(s), generator=g)] for s, g in zip(subs, gens)]
         if not bufs and not single and not (augs and augs[0] is not None):
@@ -411,7 +431,7 @@ def _train_many(template: nn.Module, init: Params, X: torch.Tensor, y: torch.Ten
             for s in range(math.ceil(longest / bs)):
                 idx, w = order[:, s * bs:(s + 1) * bs], weight[:, s * bs:(s + 1) * bs]
                 g, _ = step_fn(flat, X[idx], y[idx], w)
-                opt.step(flat, g, w.sum(1) > 0)
+                step(g, w.sum(1) > 0)
             progress(stage, epoch + 1, recipe.epochs)
             continue
         n_steps = max(math.ceil(len(p) / bs) for p in perms)
@@ -425,11 +445,11 @@ def _train_many(template: nn.Module, init: Params, X: torch.Tensor, y: torch.Ten
                     r = torch.as_tensor(rows, device=dev)
                     idx = torch.stack([chunks[i] for i in rows]).to(dev)
                     own = {k: v[r] for k, v in bufs.items()}
-                    g[r], _ = step_fn(flat[r], _inputs(X, idx, [chunks[i] for i in rows], [augs[i] for i in rows]),
-                                      y[idx], torch.ones(idx.shape, device=dev), own)
+                    g[r], _ = step_fn(flat[r], _inputs(X, idx, [chunks[i] for i in rows], [augs[i] for i in rows],
+                                                       recipe), y[idx], torch.ones(idx.shape, device=dev), own)
                     for k, v in own.items():
                         bufs[k][r] = v
-                opt.step(flat, g, torch.as_tensor([len(c) > 0 for c in chunks]))
+                step(g, torch.as_tensor([len(c) > 0 for c in chunks]))
                 continue
             width = max(len(c) for c in chunks)
             idx = torch.zeros(M, width, dtype=torch.long)
@@ -438,10 +458,25 @@ def _train_many(template: nn.Module, init: Params, X: torch.Tensor, y: torch.Ten
                 idx[i, :len(c)] = c
                 w[i, :len(c)] = 1.0
             idx, w = idx.to(dev), w.to(dev)
-            g, _ = step_fn(flat, _inputs(X, idx, chunks, augs), y[idx], w)
-            opt.step(flat, g, w.sum(1) > 0)
+            g, _ = step_fn(flat, _inputs(X, idx, chunks, augs, recipe), y[idx], w)
+            step(g, w.sum(1) > 0)
         progress(stage, epoch + 1, recipe.epochs)
     return {**{k: v.detach() for k, v in spec.views(flat).items()}, **bufs}
+
+
+def fitted_to_data(template: nn.Module, init: Params, X: torch.Tensor, subsets: Sequence[np.ndarray]) -> Params:
+    """Each model's initialisation from its own training subset (`core.training.fit_to_data`: airbench's
+    whitening layer), as `train` fits a model alone; the stacked set itself for architectures without one."""
+    if not callable(getattr(template, "fit_to_data", None)):
+        return init
+    model = copy.deepcopy(template)
+    out = {k: v.detach().clone() for k, v in init.items()}
+    for i, sub in enumerate(subsets):
+        model.load_state_dict({**model.state_dict(), **select(out, i)})
+        fit_to_data(model, X[torch.as_tensor(np.asarray(sub), dtype=torch.long, device=X.device)])
+        for k, v in _state(model).items():
+            out[k][i] = v.detach()
+    return out
 
 
 def _same_size(chunks: list[torch.Tensor]) -> list[list[int]]:
@@ -453,16 +488,17 @@ def _same_size(chunks: list[torch.Tensor]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _inputs(X: torch.Tensor, idx: torch.Tensor, chunks: list[torch.Tensor], augs: list) -> torch.Tensor:
+def _inputs(X: torch.Tensor, idx: torch.Tensor, chunks: list[torch.Tensor], augs: list, recipe: Recipe) -> torch.Tensor:
     """X[idx] (models, width, ...), each model's real rows augmented with its own draws (as `train` draws them)."""
     xb = X[idx]
     if augs and augs[0] is not None:
+        pad, mode = AUGMENT_PADDING[recipe.augment]
         width = idx.shape[1]
         offsets = torch.zeros(len(chunks), width, 2, dtype=torch.long)
         flips = torch.zeros(len(chunks), width, dtype=torch.bool)
         for i, (c, g) in enumerate(zip(chunks, augs)):
-            offsets[i, :len(c)], flips[i, :len(c)] = augment_draws(g, len(c))
-        xb = augmented(xb.flatten(0, 1), offsets.flatten(0, 1), flips.flatten()).view(xb.shape)
+            offsets[i, :len(c)], flips[i, :len(c)] = augment_draws(g, len(c), pad)
+        xb = augmented(xb.flatten(0, 1), offsets.flatten(0, 1), flips.flatten(), pad, mode).view(xb.shape)
     return xb
 
 

@@ -16,7 +16,7 @@ from .cache import stable_hash
 from .data.base import ForgetSpec
 from .errors import ResidueError
 from .params import check_fields, shown
-from .training import Recipe
+from .training import Recipe, named_recipe
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -124,7 +124,8 @@ def from_dict(d: dict[str, Any]) -> ExperimentConfig:
     model = dict(_take(d.get("model", {}), set(d.get("model", {}) or {}) if isinstance(d.get("model", {}), dict)
                        else set(), "model"))
     name = model.pop("name", "mlp")
-    recipe = _take(d.get("recipe", {}), _names(Recipe), "recipe")
+    recipe = dict(_take(d.get("recipe", {}), _names(Recipe) | {"name"}, "recipe"))
+    base = recipe.pop("name", None)  # a registered recipe (core.training.recipes), the other keys replacing its own
     methods = d.get("methods", None)
     if methods is not None and not isinstance(methods, list):
         raise ResidueError("config: methods must be a list of tables ([[methods]] in TOML) or of names.")
@@ -133,7 +134,7 @@ def from_dict(d: dict[str, Any]) -> ExperimentConfig:
             seed=d.get("seed", 0),
             data=DataConfig(forget=ForgetSpec(**forget), **data),
             model=ModelConfig(name=name, params=model),
-            recipe=Recipe(**recipe),
+            recipe=Recipe(**recipe) if base is None else named_recipe(base, **recipe),
             **({} if methods is None else {"methods": [_method(m) for m in methods]}),
         )
     except ResidueError:

@@ -28,7 +28,7 @@ from core.data.images import DEFAULT_FOLDERS
 from core.errors import ResidueError
 from core.models import build_model, models
 from core.params import Param
-from core.training import AUGMENTS, Recipe
+from core.training import AUGMENTS, Recipe, recipes
 from core.unlearn import methods
 
 from . import state, ui
@@ -57,7 +57,7 @@ OPTION_TEXT = {
                        "on a CPU in minutes"),
 }
 IMAGE_DATA = ("cifar10", "cifar100", "mnist", "fashion_mnist", "kmnist", "image_folder")
-VISION_MODELS = ("resnet18", "resnet18_cifar", "vgg11_bn")
+VISION_MODELS = ("resnet18", "resnet18_cifar", "vgg11_bn", "airbench")
 
 # The recipe has no Param declarations of its own: these mirror `Recipe.__post_init__`'s ranges so the
 # widgets show them; Recipe itself stays the judge.
@@ -69,8 +69,11 @@ RECIPE_PARAMS = {
     "momentum": Param("momentum", 0.9, 0.0, 0.999, "SGD momentum"),
     "weight_decay": Param("weight_decay", 0.0, 0.0, 1.0, "weight decay"),
     "augment": Param("augment", "none", choices=AUGMENTS,
-                     help="images: crop_flip = random 4-pixel shifts and horizontal flips (the CIFAR recipe), seeded"),
+                     help="images: crop_flip = random 4-pixel shifts and horizontal flips (the CIFAR recipe), "
+                          "shift2_flip = 2-pixel shifts of reflect-padded images and flips (airbench's), seeded"),
 }
+# Recipe fields without a widget (they come with a registered recipe, e.g. airbench's); the form carries them
+HIDDEN_RECIPE = tuple(f.name for f in dataclasses.fields(Recipe) if f.name not in RECIPE_PARAMS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +127,8 @@ def load_into_state(cfg: ExperimentConfig) -> None:
         value = d.options.get(p.name, p.default)
         if p.name == "path":
             value = value or ""
-        ss[f"f.dopt.{d.name}.{p.name}"] = _to_text(value) if value not in (inspect.Parameter.empty, None) else ""
+        value = _to_text(value) if value not in (inspect.Parameter.empty, None) else ""
+        ss[f"f.dopt.{d.name}.{p.name}"] = str(value) if p.default is None else value  # a text field: limit = 40
     ss["f.test_fraction"] = float(d.test_fraction)
     ss["f.shadow_fraction"] = float(d.shadow_fraction)
     ss["f.model"] = cfg.model.name
@@ -132,6 +136,7 @@ def load_into_state(cfg: ExperimentConfig) -> None:
         ss[f"f.mopt.{cfg.model.name}.{p.name}"] = _to_text(cfg.model.params.get(p.name, p.default))
     for f in dataclasses.fields(Recipe):
         ss[f"f.recipe.{f.name}"] = getattr(cfg.recipe, f.name)
+    ss["f.recipe.name"] = recipe_name(cfg.recipe)
     fs = d.forget
     ss["f.forget.kind"] = fs.kind
     ss["f.forget.classes"] = [int(c) for c in fs.classes]
@@ -318,6 +323,40 @@ def _dataset_section(form: Form) -> tuple[str, dict, Dataset | None]:
     return name, opts, ds
 
 
+def recipe_name(recipe: Recipe) -> str:
+    """The registered recipe a recipe is, or starts from (the same fields without a widget), else "default"."""
+    named = {n: recipes.get(n) for n in recipes.names()}
+    same = [n for n, r in named.items() if r == recipe]
+    close = [n for n, r in named.items() if all(getattr(r, k) == getattr(recipe, k) for k in HIDDEN_RECIPE)]
+    return (same or close or ["default"])[0]
+
+
+def _apply_recipe() -> None:
+    """The recipe picker's choice fills every recipe field, those with a widget and those without."""
+    ss = st.session_state
+    for f in dataclasses.fields(Recipe):
+        ss[f"f.recipe.{f.name}"] = getattr(recipes.get(ss["f.recipe.name"]), f.name)
+
+
+def _recipe_section(draw: bool) -> dict:
+    """A registered recipe to start from (the `recipes` registry), then one widget per field it shares with every
+    recipe; the fields without a widget (Nesterov, label smoothing, a schedule) come with it, said in a caption."""
+    ss = st.session_state
+    _ensure("f.recipe.name", "default")
+    if draw:
+        st.selectbox("Recipe", recipes.names(), key="f.recipe.name", on_change=_apply_recipe,
+                     help="A registered training recipe fills every field below; change any of them after. "
+                          "airbench: Jordan's (2024) fast CIFAR-10 recipe for the airbench network.")
+    recipe = {k: param_widget(p, f"f.recipe.{k}", draw=draw) for k, p in RECIPE_PARAMS.items()}
+    for k in HIDDEN_RECIPE:
+        _ensure(f"f.recipe.{k}", getattr(Recipe(), k))
+        recipe[k] = ss[f"f.recipe.{k}"]
+    extra = [k for k in HIDDEN_RECIPE if recipe[k] != getattr(Recipe(), k)]
+    if draw and extra:
+        st.caption("Also in this recipe: " + "; ".join(f"{k} = {_to_text(recipe[k])}" for k in extra) + ".")
+    return recipe
+
+
 def _model_section(ds: Dataset | None) -> tuple[str, dict]:
     names = models.names()
     _ensure("f.model", "mlp")
@@ -325,7 +364,8 @@ def _model_section(ds: Dataset | None) -> tuple[str, dict]:
                         help="mlp: fully connected layers; cnn: small convolutional net for images; resnet18 "
                              "(torchvision's, ImageNet stem), resnet18_cifar (the CIFAR stem the papers and the "
                              "Unlearning Comparator use) and vgg11_bn: torchvision's networks, whose state dicts "
-                             "load as checkpoints.")
+                             "load as checkpoints; airbench: Jordan's (2024) fast CIFAR-10 network, meant for the "
+                             "recipe of the same name.")
     params = _signature_widgets(models.get(name).__init__, f"f.mopt.{name}")
     if name in VISION_MODELS:
         st.caption(cost_note(name, params.get("width", 1.0), ds))
@@ -333,7 +373,7 @@ def _model_section(ds: Dataset | None) -> tuple[str, dict]:
 
 
 def cost_note(model: str, width: Any, ds: Dataset | None) -> str:
-    """What a run of a torchvision network costs here, said before the button is pressed."""
+    """What a run of a torchvision network or airbench costs here, said before the button is pressed."""
     import torch
 
     gpu = torch.cuda.is_available()
@@ -343,8 +383,13 @@ def cost_note(model: str, width: Any, ds: Dataset | None) -> str:
         w = float(width)
     except (TypeError, ValueError):
         w = 1.0
-    scale = (f"a full-width {model} on {n:,} images: minutes per model on a GPU, hours on a CPU"
-             if w >= 0.5 else f"a width-{w:g} {model}: a CPU trains it on a few thousand small images in minutes")
+    if model == "airbench":
+        scale = (f"airbench with its recipe (Recipe: airbench) on {n:,} images: seconds per model on a GPU, minutes "
+                 f"on a CPU (width {w:g}; 0.25 for a CPU classroom)")
+    elif w >= 0.5:
+        scale = f"a full-width {model} on {n:,} images: minutes per model on a GPU, hours on a CPU"
+    else:
+        scale = f"a width-{w:g} {model}: a CPU trains it on a few thousand small images in minutes"
     return (f":material/timer: Runs on {where}. Cost: {scale}; every analysis trains more models (θ_r, the "
             f"yardstick retrains, 16 shadow models for LiRA).")
 
@@ -527,7 +572,7 @@ def render() -> Form:
         shadow_fraction = param_widget(Param("shadow_fraction", 0.25, 0.0, 0.6,
                                              "share kept apart as the attacks' population pool"),
                                        "f.shadow_fraction", draw=shown)
-        recipe = {k: param_widget(p, f"f.recipe.{k}", draw=shown) for k, p in RECIPE_PARAMS.items()}
+        recipe = _recipe_section(shown)
     forget = guard(_forget_section, ds, fallback={})
     method_list = _methods_section()
     _ensure("f.seed", 0)

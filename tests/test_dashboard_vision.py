@@ -133,3 +133,39 @@ def test_neighbourhood_and_embedding_draw_32x32_colour_samples(tmp_path, monkeyp
     assert not errors(at), errors(at)
     assert any("followed sample" in c.proto.spec for c in at.get("plotly_chart"))  # the embedding itself
     assert [len(c) for c in _colour_images(at)] == [1]  # and the followed sample beside its predictions, in colour
+
+
+def test_the_recipe_picker_selects_a_registered_recipe(tmp_path, monkeypatch):
+    """The picker's choices are the `recipes` registry; picking airbench fills every field (those without a widget
+    too, said in a caption), and gives the very config a file naming `[recipe] name = "airbench"` gives."""
+    from core.training import recipes
+
+    monkeypatch.setenv("RESIDUE_DATA", str(tmp_path))
+    write_cifar10(tmp_path / "cifar-10-batches-bin")
+    text = ('[data]\nname = "cifar10"\n[data.options]\nlimit = 40\n[data.forget]\nkind = "class"\nclasses = [3]\n'
+            '[model]\nname = "airbench"\nwidth = 0.0625\n[recipe]\nname = "airbench"\nepochs = 2\n'
+            '[[methods]]\nname = "finetune"\n')
+    at = form_app()
+    at.file_uploader(key="cfg_upload").set_value(("airbench.toml", text.encode(), "application/toml")).run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    ss = at.session_state
+    assert (ss["f.recipe.name"], ss["f.recipe.epochs"], ss["f.recipe.nesterov"]) == ("airbench", 2, True)
+    from_file = ss["form_key"]
+    open_section(at, "open.recipe")
+    picker = at.selectbox(key="f.recipe.name")
+    assert picker.options == recipes.names()
+    captions = " ".join(c.value for c in at.caption)
+    assert "nesterov = True" in captions and "label_smoothing = 0.2" in captions and "Recipe: airbench" in captions
+    picker.set_value("default").run()
+    no_exception(at)
+    assert (ss["f.recipe.epochs"], ss["f.recipe.optimizer"], ss["f.recipe.nesterov"], ss["f.recipe.schedule"]) == (
+        40, "adam", False, ())
+    assert ss["form_key"] != from_file and "nesterov" not in " ".join(c.value for c in at.caption)
+    at.selectbox(key="f.recipe.name").set_value("airbench").run()
+    air = recipes.get("airbench")
+    assert (at.number_input(key="f.recipe.batch_size").value, at.selectbox(key="f.recipe.augment").value) == (
+        air.batch_size, air.augment)
+    at.number_input(key="f.recipe.epochs").set_value(2).run()
+    no_exception(at)
+    assert not errors(at) and ss["form_key"] == from_file  # the picker and the file make the same run
