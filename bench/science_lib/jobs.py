@@ -2,6 +2,19 @@
 
 `run_job(spec)` is what `core.sweep.run_jobs` runs on any backend (a JSON-able spec in, a JSON-able
 `JobRecord.to_dict()` out); `measure(spec)` returns the typed `JobRecord`.
+
+What the analysis pipeline (`core.analysis`) computes with the same settings is asked of it, so the report and
+the dashboard read the same computation (and share its result cache): the experiment (`Pipeline.measure`), the
+attack context, MIA-efficacy (§1, at the attack's defaults), the verdict with its controls (§1, §5: the grid's
+yardstick sizes passed as the analysis's `n_order` / `n_init` settings) and the competition's forgetting quality
+(§6: the grid's N, protocol A). The rest keeps its own path here, because the pipeline's analyses run other
+settings or other targets and going through them would change the reported numbers:
+- RURK (§4): the `neighbourhood` analysis sweeps both norms over data-scaled radii; the report needs one norm and,
+  on images, L∞ radii from 0 to 0.03·(k−1) so that RURK's τ = 0.03 is one of them;
+- ReA and the prior attacks (§3): run on chosen targets with matched non-members and the grid's shadow count,
+  and the class-wise control target (a retrain of the next seed) is no model of the run;
+- the unlearning leak (§2): single deletion against K target retrains with mitigations, and group deletion with
+  per-method shadow deletions, neither of which the pipeline's leak attack does.
 """
 from __future__ import annotations
 
@@ -20,14 +33,15 @@ def _roc(result) -> dict[str, float]:
     return {"auc": r.auc, "acc": r.accuracy, "tpr1": r.tpr_at_1pct}
 
 
-def quality(exp, ctx) -> dict[str, dict]:
-    """Table 1 numbers per model: UA, RA, TA, MIA-efficacy, time / retrain, status."""
-    from core.attacks import get_attack
+def quality(run) -> dict[str, dict]:
+    """Table 1 numbers per model: UA, RA, TA, MIA-efficacy (the analysis pipeline's, at its defaults), time /
+    retrain, status."""
+    from core.analysis import analysis
 
+    eff = {r.target: r.extra["efficacy"] for r in analysis(run, "attack:mia_efficacy").results}
     rows = {}
-    for m in exp.results.models:
-        eff = get_attack("mia_efficacy").run(ctx, m.name)[0].extra["efficacy"]
-        rows[m.name] = {"UA": 1.0 - m.forget_acc, "RA": m.retain_acc, "TA": m.test_acc, "MIA": eff,
+    for m in run.results.models:
+        rows[m.name] = {"UA": 1.0 - m.forget_acc, "RA": m.retain_acc, "TA": m.test_acc, "MIA": eff[m.name],
                         "time": m.ratio_to_retrain, "seconds": m.seconds, "status": m.status}
     return rows
 
@@ -206,14 +220,15 @@ def leak_group(ctx, targets: list[str], grid: Grid) -> dict[str, dict]:
     return rows
 
 
-def competition(exp, grid: Grid) -> dict[str, Any]:
+def competition(run, grid: Grid) -> dict[str, Any]:
     """Section 6: the competition's forgetting quality of every method of the job (retrain included) at the grid's
     N, protocol A, with its ceiling (a second pool of retrains) and floor (θ_o's seeds): the numbers only."""
-    from core.quality import quality as forgetting_quality  # `quality` in this file is Table 1's
+    from core.analysis import analysis
+    from core.analysis.standard import theta_o_learned
 
-    if exp.results.warnings:  # a θ_o that learned nothing: no score (as in the dashboard)
-        return {"skipped": " ".join(exp.results.warnings)}
-    rep = forgetting_quality(exp, n=grid.quality_n, protocol="A")
+    if not theta_o_learned(run):  # a θ_o that learned nothing: no score (as in the dashboard)
+        return {"skipped": " ".join(run.results.warnings)}
+    rep = analysis(run, "quality", n=grid.quality_n, protocol="A")
 
     def row(score, pool, note: str = "") -> dict[str, Any]:
         return {"F": None if score is None else score.f, "se": None if score is None else score.f_se,
@@ -229,13 +244,12 @@ def competition(exp, grid: Grid) -> dict[str, Any]:
 def measure(spec: dict) -> JobRecord:
     """Everything one scenario x seed contributes to the report."""
     from bench.methods import warm_up
-    from core import Experiment
-    from core.attacks import AttackContext
+    from core import metrics
+    from core.analysis import Pipeline, analysis, methods
+    from core.analysis import standard  # noqa: F401 - registers the analyses
     from core.cache import ModelStore
     from core.config import dumps
     from core.probes.trust import outcomes
-    from core.verdict import verdicts
-    from core import metrics
 
     import torch
 
@@ -249,10 +263,9 @@ def measure(spec: dict) -> JobRecord:
     t0 = time.perf_counter()
     cfg = scenario_config(scenario, seed, grid)
     # the paper grid runs where the engine would (CUDA when present); the small grids on the CPU, as measured
-    exp = Experiment(cfg, store=ModelStore(spec["cache"]), device=None if grid.name == "paper" else "cpu")
-    exp.run()
-    ctx = AttackContext.from_experiment(exp)
-    names = [m.key for m in cfg.methods]
+    run = Pipeline(cfg, store=ModelStore(spec["cache"]), device=None if grid.name == "paper" else "cpu").measure()
+    exp, ctx = run.exp, analysis(run, "attack_context")
+    names = ["retrain", *methods(run)]  # the models the verdict analysis judges, in config order
     approx = [n for n in names if n != "retrain"]
     secs: dict[str, float] = {"train": time.perf_counter() - t0}
 
@@ -263,10 +276,10 @@ def measure(spec: dict) -> JobRecord:
         return val
 
     split = exp.prepare().summary()
-    rec = JobRecord(scenario, seed, dumps(cfg), quality=timed("quality", lambda: quality(exp, ctx)), seconds=secs,
+    rec = JobRecord(scenario, seed, dumps(cfg), quality=timed("quality", lambda: quality(run)), seconds=secs,
                     split=split)
     # with its controls: θ_o, θ_o with only its last layer retrained (class-wise), two held-out retrains
-    vr = timed("verdict", lambda: verdicts(exp, names, n_order=grid.n_order, n_init=grid.n_init))
+    vr = timed("verdict", lambda: analysis(run, "verdict", n_order=grid.n_order, n_init=grid.n_init))
     rec.pseudo = pseudo_convergence(vr, [*names, *vr.control_verdicts])
     rec.controls = outcomes(vr)
     rec.measures = vr.measures
@@ -283,7 +296,7 @@ def measure(spec: dict) -> JobRecord:
         rec.leak_single = timed("leak_single", lambda: leak_single(ctx, grid))
         targets = ["retrain", *[m for m in grid.leak_methods if m in approx]]
         rec.leak_group = timed("leak_group", lambda: leak_group(ctx, targets, grid))
-    rec.competition = timed("competition", lambda: competition(exp, grid))
+    rec.competition = timed("competition", lambda: competition(run, grid))
     secs["total"] = time.perf_counter() - t0
     return rec
 
