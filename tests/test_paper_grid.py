@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT))
 from test_image_data import write_cifar10  # noqa: E402
 
 from bench import science  # noqa: E402
+from bench.science_lib import grid as grids  # noqa: E402 - the scenarios and grids the command reads
 
 
 @pytest.mark.parametrize("setup,args,message", [
@@ -37,20 +38,20 @@ def test_without_the_data_it_says_what_is_missing_and_exits_2(tmp_path, capsys, 
 
 
 def test_the_paper_grid_runs_the_papers_setting(tmp_path, monkeypatch):
-    grid = science.Grid.paper()
+    grid = grids.Grid.paper()
     assert grid.name == "paper" and grid.scenarios == ["class", "sample"] and grid.n_shadows >= 16
     from core.unlearn import methods
     assert set(grid.methods) == set(methods.names()) - {"retrain"}
     monkeypatch.setenv("RESIDUE_DATA", str(tmp_path))
     try:
         for scenario, forget in (("class", "class"), ("sample", "random")):
-            cfg = science.scenario_config(scenario, 1, grid)
+            cfg = grids.scenario_config(scenario, 1, grid)
             assert cfg.data.name == "cifar10" and cfg.model.name == "resnet18_cifar" and cfg.seed == 1
             assert cfg.data.forget.kind == forget and cfg.recipe.augment == "crop_flip" and cfg.recipe.optimizer == "sgd"
             assert [m.name for m in cfg.methods] == ["retrain", *grid.methods]
-        assert science.TITLES["class"] == "CIFAR-10, forget class 0"
-        assert "cifar10_forget_class.toml" in science.PRESETS.values()
+        assert grids.TITLES["class"] == "CIFAR-10, forget class 0"
+        assert "cifar10_forget_class.toml" in grids.PRESETS.values()
     finally:
-        science.use_grid("full")
-    assert science.TITLES["class"] == "digits, forget class 7"  # the small grids' report is untouched
-    assert science.scenario_config("class", 0, science.Grid.quick()).data.name == "digits"
+        grids.use_grid("full")
+    assert grids.TITLES["class"] == "digits, forget class 7"  # the small grids' report is untouched
+    assert grids.scenario_config("class", 0, grids.Grid.quick()).data.name == "digits"

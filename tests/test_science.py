@@ -87,3 +87,52 @@ def test_run_jobs_on_a_local_dask_cluster(monkeypatch) -> None:
         finally:
             torch.set_num_threads(threads)
     assert out == [1.0, 2.0, 3.0, 4.0] and sorted(seen) == [0, 1, 2, 3]
+
+
+def test_job_records_round_trip_the_committed_report() -> None:
+    """Every job of the committed reports/science.json loads as a typed record and writes back the same JSON text
+    (key order included), so a report made before the split still renders."""
+    import json
+
+    from bench.science_lib.record import JobRecord
+
+    data = json.loads((ROOT / "reports" / "science.json").read_text(encoding="utf-8"))
+    for raw in data["results"]:
+        rec = JobRecord.from_dict(raw)
+        assert isinstance(rec.seed, int) and rec.scenario in ("class", "sample", "moons")
+        assert (rec.leak_single is None) == (rec.scenario == "class")  # the leak runs on sample-wise scenarios
+        assert json.dumps(rec.to_dict()) == json.dumps(raw)
+        assert JobRecord.from_dict(rec.to_dict()) == rec
+
+
+def test_job_record_from_an_older_or_newer_version() -> None:
+    """A record that predates a section loads with it empty (the report says so); a key this version does not know
+    survives a round trip; a record that is not one is one clear error."""
+    from bench.science_lib.aggregate import Runs
+    from bench.science_lib.record import JobRecord
+    from core.errors import ResidueError
+
+    old = {"scenario": "class", "seed": 3, "config": "seed = 3\n", "quality": {"retrain": {"UA": 1.0}},
+           "seconds": {"total": 1.0}, "from_the_future": [1, 2]}
+    rec = JobRecord.from_dict(old)
+    assert rec.competition is None and rec.extra == {"from_the_future": [1, 2]}
+    assert rec.to_dict() == old
+    runs = Runs([rec])
+    assert runs.get("class", "quality", "retrain", "UA") == [1.0] and runs.get("class", "competition", "n") == []
+    assert runs.get("class", "from_the_future", 1) == [2] and runs.models("class", "rea") == []
+    with pytest.raises(ResidueError, match="lacks 'quality'"):
+        JobRecord.from_dict({k: v for k, v in old.items() if k != "quality"})
+    with pytest.raises(ResidueError, match="JSON object"):
+        JobRecord.from_dict([1, 2])
+
+
+def test_render_only_refuses_a_broken_science_json(tmp_path: Path) -> None:
+    """--render-only on a missing, non-JSON or cut-short science.json: exit 2 with one line, no traceback."""
+    cmd = [sys.executable, str(ROOT / "bench" / "science.py"), "--render-only", "--out", str(tmp_path)]
+    for content in (None, "{not json", '{"meta": {}, "results": []}', '{"meta": {"command": "x"}}'):
+        if content is not None:
+            (tmp_path / "science.json").write_text(content, encoding="utf-8")
+        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.startswith("error: ") and len(run.stderr.strip().splitlines()) == 1, run.stderr
+        assert "Traceback" not in run.stderr

@@ -94,14 +94,17 @@ def _classes(run, progress):
 # residual level: verdict (with this run's controls), layer probes, five-seed controls
 # ---------------------------------------------------------------------------------------------
 @register("verdict", "Verdict and controls", ("core.verdict", *PROBES),
-              "core/verdict.py (the seed-variance yardstick)", defaults={"with_trust": False})
-def _verdict(run, progress, with_trust: bool):
-    """Every probe on every model, the yardstick retrains and this run's controls: the relearning runs it makes
-    are then reused by the class-wise reminiscence attack."""
+              "core/verdict.py (the seed-variance yardstick)",
+              defaults={"with_trust": False, "n_order": 2, "n_init": 2})
+def _verdict(run, progress, with_trust: bool, n_order: int, n_init: int):
+    """Every probe on every model, the yardstick retrains (`n_order` with θ_o's initialisation and another data
+    order, `n_init` with another initialisation; the science report's grid sets them) and this run's controls: the
+    relearning runs it makes are then reused by the class-wise reminiscence attack."""
     from ..verdict import verdicts
 
-    return verdicts(run.exp, ["retrain", *methods(run)], trust=computed_trust(run) if with_trust else None,
-                    ctx=analysis(run, "probe_context"), progress=progress)
+    return verdicts(run.exp, ["retrain", *methods(run)], n_order=int(n_order), n_init=int(n_init),
+                    trust=computed_trust(run) if with_trust else None, ctx=analysis(run, "probe_context"),
+                    progress=progress)
 
 
 @register("residuals", "Residual heatmap", PROBES, "core/probes/layers.py",
