@@ -13,7 +13,8 @@ if j is not None:
     st.session_state["_live"] = st.empty()
 run = ui.need_run()
 if run is not None:
-    smooth = st.slider("Smoothing (moving average over steps)", 1, 25, 1, key="curves.smooth")
+    smooth = st.slider("Smoothing (moving average over steps)", 1, 25, views.setting("curves", "smooth"),
+                       key="curves.smooth")
     empty = [m.name for m in run.results.unlearned if not m.history]
     if empty:
         st.caption(f"No optimisation steps logged for: {', '.join(empty)} (taken from cache before histories "
