@@ -4,7 +4,7 @@ import streamlit as st
 from dashboard import analyses, form, ui, views
 from dashboard.analyses import RUN_EVERYTHING_ATTACKS, attack_title, not_applicable
 
-ui.header("Attacks",
+ui.header("attacks",
           "What an attacker can tell: membership-inference and unlearning attacks as ROC curves (linear and "
           "log-log), with AUC and true-positive rate at low false-positive rates, for every model.")
 run = ui.need_run()

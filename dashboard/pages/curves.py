@@ -3,7 +3,7 @@ import streamlit as st
 
 from dashboard import state, ui, views
 
-ui.header("Unlearning curves",
+ui.header("curves",
           "How each method moved, step by step: the objective it minimises and the loss on the data it "
           "must forget and the data it must keep.")
 j = state.job()

@@ -5,9 +5,9 @@ from dashboard import ui, views
 from dashboard.analyses import default, methods
 from dashboard.figures.landscape import WHICH, barrier_rows
 
-ui.header("Loss landscape", "The loss on the forget and retain data along the path original → unlearned → retrained "
-                            "and on the plane through the three: does the unlearned model sit in the retrained "
-                            "model's valley or still in the original's?")
+ui.header("landscape", "The loss on the forget and retain data along the path original → unlearned → retrained "
+                       "and on the plane through the three: does the unlearned model sit in the retrained "
+                       "model's valley or still in the original's?")
 run = ui.need_run()
 if run is not None and methods(run):
     a, b, c = st.columns(3)

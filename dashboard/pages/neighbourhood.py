@@ -5,8 +5,8 @@ from dashboard import ui, views
 from dashboard.analyses import methods
 from dashboard.figures.neighbourhood import sample_rows
 
-ui.header("Perturbation neighbourhood", "Nudge each forgotten sample a little: does the unlearned model still "
-                                        "recognise it where the retrained model does not?")
+ui.header("neighbourhood", "Nudge each forgotten sample a little: does the unlearned model still "
+                           "recognise it where the retrained model does not?")
 run = ui.need_run()
 if run is not None and methods(run):
     a, b = st.columns(2)

@@ -4,7 +4,7 @@ import streamlit as st
 from dashboard import report, ui
 from dashboard.views import in_report, view_status
 
-ui.header("Report & export",
+ui.header("report",
           "Everything in one file for stakeholders: the verdict, the numbers and every figure (interactive, "
           "works offline), with the settings and seed that reproduce it.")
 run = ui.need_run()
