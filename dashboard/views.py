@@ -390,10 +390,10 @@ def verdict(run, big: bool = False, get: Get | None = None, measures: list[str] 
 
 @view("Loss landscape", ":material/landscape:", 50, needs=("landscape",),
       defaults={"which": "forget_loss", "log": True, "surface": False}, warm=(
-    lambda v: v.model and landscape(v.run, False, None, v.model, *(setting("landscape", k) for k in
-                                                                   ("which", "log", "surface")),
-                                    n_grid=analyses.default("landscape", "n_grid"),
-                                    random_plane=analyses.default("landscape", "random_plane")),))
+    lambda v: v.model and landscape(
+        v.run, False, None, v.model, setting("landscape", "which"), setting("landscape", "log"),
+        setting("landscape", "surface"), n_grid=analyses.default("landscape", "n_grid"),
+        random_plane=analyses.default("landscape", "random_plane")),))
 @memoised
 def landscape(run, big: bool = False, get: Get | None = None, model: str | None = None,
               which: str = "forget_loss", log: bool = True, surface: bool = False, **settings) -> list[Panel]:
