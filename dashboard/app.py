@@ -23,33 +23,13 @@ import streamlit.emojis  # noqa: E402,F401  (Streamlit imports it on the first l
 #                                            of regex compiling, which fell on the first visit to Neighbourhood)
 
 import core.analysis.standard  # noqa: E402,F401  (registers the analyses "Run everything" runs)
-from dashboard import sidebar, ui  # noqa: E402
+from dashboard import report, sidebar, story, ui, views  # noqa: E402,F401  (report, story: declare their pages)
 from dashboard.analyses import warm_up_umap  # noqa: E402
 
 warm_up_umap()  # numba compiles UMAP in a background thread, so no page ever waits for it
 
-PAGES = ROOT / "dashboard" / "pages"
-
-
-def page(file: str, title: str, icon: str, default: bool = False) -> st.Page:
-    return st.Page(PAGES / file, title=title, icon=icon, default=default)
-
-
-nav = st.navigation({
-    "Classroom": [page("story.py", "The story in five steps", ":material/school:", default=True)],
-    "Views": [
-        page("overview.py", "Overview & verdict", ":material/dashboard:"),
-        page("curves.py", "Unlearning curves", ":material/show_chart:"),
-        page("classes.py", "Class views", ":material/grid_view:"),
-        page("residuals.py", "Residual heatmap", ":material/layers:"),
-        page("landscape.py", "Loss landscape", ":material/landscape:"),
-        page("neighbourhood.py", "Neighbourhood", ":material/blur_on:"),
-        page("attacks.py", "Attacks", ":material/security:"),
-        page("relearning.py", "Reminiscence (relearning)", ":material/history:"),
-        page("embedding.py", "Embedding", ":material/scatter_plot:"),
-    ],
-    "Export": [page("report.py", "Report & export", ":material/description:")],
-})
+nav = st.navigation({section: [st.Page(v.file, title=v.link, icon=v.icon, default=v.default) for v in pages]
+                     for section, pages in views.sections().items()})
 
 st.logo(str(ROOT / "assets" / "logo.svg"), size="large")
 st.session_state.pop("_live", None)

@@ -11,20 +11,20 @@ from core.errors import ResidueError
 from . import views
 from .analyses import ANALYSES, EngineMissing, analysis
 
+views.register(views.View("report", "Report & export", ":material/description:", 100, section="Export"))  # its page
+
 
 def panels(run, big: bool = False) -> tuple[list, list[str]]:
     """(panels of every view that can be drawn, one line per view that could not)."""
     out, missing = [], []
-    for name, _title in views.VIEWS:
+    for view in views.in_report():
         try:
-            out.extend(getattr(views, name)(run, big))
-            if name == "overview":
-                out.extend(views.verdict(run, big))
-                out.extend(views.quality(run, big))
+            for part in view.report:
+                out.extend(part(run, big))
         except EngineMissing as e:
             missing.append(str(e))
         except ResidueError as e:
-            missing.append(f"{name}: {e}")
+            missing.append(f"{view.name}: {e}")
     return out, missing
 
 

@@ -83,6 +83,9 @@ def _forgotten(run) -> str:
     return f"the {len(split.forget)} forgotten samples"
 
 
+@views.view("What does machine unlearning leave behind?", ":material/school:", 0, section="Classroom",
+            label="The story in five steps", default=True, report=(),  # the report shows the views themselves
+            warm=(lambda v: v.model and story(v.run),))
 @memoised
 def story(run, big: bool = False, get=None) -> list[Step]:
     """The five steps of this run (`get`: the page's getter; None computes what is missing)."""

@@ -12,7 +12,7 @@ import streamlit as st
 from core.errors import ResidueError
 
 from . import analyses, state
-from .views import Panel
+from .views import REGISTRY, Panel
 
 T = TypeVar("T")
 
@@ -30,8 +30,9 @@ def md_inline(text: str) -> str:
     return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text, quote=False))
 
 
-def header(title: str, lead: str) -> None:
-    st.title(title)
+def header(page: str, lead: str) -> None:
+    """The page's title, as its view declares it (`views.View.title`), and its lead sentence."""
+    st.title(REGISTRY[page].title)
     st.markdown(f"<p class='residue-lead'>{lead}</p>", unsafe_allow_html=True)
 
 

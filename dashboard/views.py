@@ -2,34 +2,22 @@
 
 Pages draw these panels with their widgets around them; the story walks through them; the report
 collects them with default settings. So a figure is defined once and looks the same everywhere.
+Each view is declared once, with `@view` on its panels function (a `View`: title, icon, place, the analyses
+it needs, its widgets' defaults, its first visit and its report section); the navigation, the warm-up and the
+report walk `pages()`.
 """
 from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import plotly.graph_objects as go
 
 from . import analyses
-
-VIEWS = [("overview", "Overview & verdict"), ("curves", "Unlearning curves"), ("classes", "Class views"),
-         ("residuals", "Residual heatmap"), ("landscape", "Loss landscape"),
-         ("neighbourhood", "Perturbation neighbourhood"), ("attacks", "Attacks"),
-         ("relearning", "Reminiscence (relearning)"), ("embedding", "Embedding")]
-
-
-def view_status(name: str) -> str | None:
-    """None when a view can be drawn in this checkout, else what it waits for."""
-    if name in ("overview", "curves"):
-        return None
-    if name == "attacks":
-        ready = any(k.startswith("attack:") and a.available() for k, a in analyses.ANALYSES.items())
-        return None if ready else "the attacks (core/attacks)"
-    a = analyses.ANALYSES.get({"relearning": "attack:rea_class"}.get(name, name))
-    return None if a is not None and a.available() else (a.arrives_with if a else name)
 
 
 @dataclass
@@ -39,6 +27,107 @@ class Panel:
     caption: str  # two sentences: what you see, and how to read it
     fig: go.Figure
     section: str = ""  # the view it belongs to (report headings)
+
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+
+@dataclass(frozen=True)
+class FirstVisit:
+    """What a page shows before anyone touches a widget: the run, its first method and its first forget sample."""
+    run: Any
+    model: str | None
+    sample: int | None
+
+    def get(self, name: str, **settings) -> Any:
+        return analyses.analysis(self.run, name, **settings)
+
+
+@dataclass(frozen=True)
+class View:
+    """One page of the dashboard, declared once: the navigation, the Report page's list, the warm-up after Run
+    everything and the HTML report's sections are all read from these records (`pages()`), never from a list.
+
+    `warm`: steps that build what the page draws on its first visit, widgets at their defaults (each step is
+    tried on its own: one whose analysis failed is skipped, its page says why). `report`: steps `(run, big)` that
+    give the panels of the view's report section; none, and the page is not in the report."""
+    name: str  # the page file's stem (dashboard/pages/<name>.py), and its id
+    title: str  # the page's heading, and the view's section in the report
+    icon: str
+    order: int  # place in the navigation, in the report and in the warm-up
+    section: str = "Views"  # the navigation's group
+    label: str = ""  # the navigation's label, when shorter than the title
+    needs: tuple[str, ...] = ()  # analyses it draws: it waits for them while none is in this checkout
+    warm: tuple[Callable[[FirstVisit], Any], ...] = ()
+    report: tuple[Callable[[Any, bool], "list[Panel]"], ...] = ()
+    page: Path | None = None  # default: PAGES / f"{name}.py"
+    default: bool = False  # the page the app opens on
+    defaults: dict[str, Any] = field(default_factory=dict)  # its widgets' defaults (the page and `warm` read them)
+
+    @property
+    def file(self) -> Path:
+        return self.page or PAGES / f"{self.name}.py"
+
+    @property
+    def link(self) -> str:
+        """Its label in the navigation."""
+        return self.label or self.title
+
+
+REGISTRY: dict[str, View] = {}
+
+
+def register(view: View) -> View:
+    """Add a page (the module that declares it must be imported before the app builds its navigation)."""
+    REGISTRY[view.name] = view
+    return view
+
+
+def unregister(name: str) -> None:
+    REGISTRY.pop(name, None)
+
+
+def pages() -> list[View]:
+    """Every registered page, in navigation order."""
+    return sorted(REGISTRY.values(), key=lambda v: v.order)
+
+
+def sections() -> dict[str, list[View]]:
+    """The navigation: pages grouped by section, the sections in the order of their first page."""
+    out: dict[str, list[View]] = {}
+    for v in pages():
+        out.setdefault(v.section, []).append(v)
+    return out
+
+
+def in_report() -> list[View]:
+    """The views the HTML report shows, one section each."""
+    return [v for v in pages() if v.report]
+
+
+def view(title: str, icon: str, order: int, *, warm: tuple = (), report: tuple | None = None, **more):
+    """Declare the view that the decorated panels function builds (its report section: the function at its
+    defaults, unless `report` says otherwise)."""
+    def declare(fn: Callable[..., list[Panel]]) -> Callable[..., list[Panel]]:
+        register(View(fn.__name__, title, icon, order, warm=warm, report=(fn,) if report is None else report,
+                      **more))
+        return fn
+
+    return declare
+
+
+def setting(name: str, key: str) -> Any:
+    """The default of one widget of a page, declared once with its view (the page and the warm-up read it)."""
+    return REGISTRY[name].defaults[key]
+
+
+def view_status(name: str) -> str | None:
+    """None when a view can be drawn in this checkout (one of the analyses it needs is), else what it waits for."""
+    needs = REGISTRY[name].needs
+    if not needs or any(n in analyses.ANALYSES and analyses.ANALYSES[n].available() for n in needs):
+        return None
+    a = analyses.ANALYSES.get(needs[0])
+    return a.arrives_with if a else needs[0]
 
 
 def _frozen(x: Any) -> Any:
@@ -96,6 +185,13 @@ def memoised(view: Callable[..., list[Panel]] | None = None, *, peeks: tuple[str
     return wrapper
 
 
+@view("Overview & verdict", ":material/dashboard:", 10, warm=(
+    lambda v: overview(v.run),
+    lambda v: verdict(v.run, False, None, [default_yardstick(v.get("verdict"))],
+                      with_trust=analyses.default("verdict", "with_trust")),
+    lambda v: quality(v.run, False, None, v.model, v.sample)),
+    report=(lambda run, big: overview(run, big), lambda run, big: verdict(run, big),
+            lambda run, big: quality(run, big)))
 @memoised
 def overview(run, big: bool = False, get: "Get | None" = None) -> list[Panel]:
     from .figures import overview as f
@@ -121,6 +217,8 @@ def overview(run, big: bool = False, get: "Get | None" = None) -> list[Panel]:
     ]
 
 
+@view("Unlearning curves", ":material/show_chart:", 20, defaults={"smooth": 1},
+      warm=(lambda v: curves(v.run, False, setting("curves", "smooth")),))
 @memoised
 def curves(run_or_hist: Any, big: bool = False, smooth: int = 1) -> list[Panel]:
     from .figures import curves as f
@@ -182,6 +280,9 @@ def default_sample(run) -> int | None:
     return int(ids[0]) if ids else None
 
 
+@view("Class views", ":material/grid_view:", 30, needs=("classes",), warm=(
+    lambda v: v.sample is not None and v.get("sample_predictions", sample_id=v.sample),  # the followed sample's card
+    lambda v: v.model and classes(v.run, False, None, v.model)))
 @memoised
 def classes(run, big: bool = False, get: Get | None = None, model: str | None = None) -> list[Panel]:
     from .figures import classes as f
@@ -221,6 +322,8 @@ def heatmap_metrics(rep) -> list[str]:
     return sorted(rep.values, key=lambda m: order.get(rep.measures.get(m, {}).get("family"), 3))
 
 
+@view("Residual heatmap", ":material/layers:", 40, needs=("residuals",), warm=(
+    lambda v: v.model and residuals(v.run, False, None, default_metric(v.run), v.run.model_names, v.model),))
 @memoised(peeks=("trust",))
 def residuals(run, big: bool = False, get: Get | None = None, metric: str | None = None,
               columns: list[str] | None = None, model: str | None = None, **settings) -> list[Panel]:
@@ -285,6 +388,12 @@ def verdict(run, big: bool = False, get: Get | None = None, measures: list[str] 
         f.band_figure(v, m, big=big), "Overview") for m in measures if m in v.bands]
 
 
+@view("Loss landscape", ":material/landscape:", 50, needs=("landscape",),
+      defaults={"which": "forget_loss", "log": True, "surface": False}, warm=(
+    lambda v: v.model and landscape(
+        v.run, False, None, v.model, setting("landscape", "which"), setting("landscape", "log"),
+        setting("landscape", "surface"), n_grid=analyses.default("landscape", "n_grid"),
+        random_plane=analyses.default("landscape", "random_plane")),))
 @memoised
 def landscape(run, big: bool = False, get: Get | None = None, model: str | None = None,
               which: str = "forget_loss", log: bool = True, surface: bool = False, **settings) -> list[Panel]:
@@ -316,6 +425,11 @@ def landscape(run, big: bool = False, get: Get | None = None, model: str | None 
     return panels
 
 
+@view("Perturbation neighbourhood", ":material/blur_on:", 60, label="Neighbourhood", needs=("neighbourhood",),
+      defaults={"norm": "l2"}, warm=(
+    lambda v: v.model and neighbourhood(
+        v.run, False, None, v.model, setting("neighbourhood", "norm"), v.sample,
+        default_radius(v.get("neighbourhood").by_model[v.model].sweep(setting("neighbourhood", "norm")))),))
 @memoised
 def neighbourhood(run, big: bool = False, get: Get | None = None, model: str | None = None, norm: str = "l2",
                   sample_id: int | None = None, radius: float | None = None, **settings) -> list[Panel]:
@@ -410,6 +524,20 @@ def attack_results(run, get=None, chosen=None, hp: dict | None = None) -> list:
     return out
 
 
+def _first_attacks_visit(v: FirstVisit) -> list[Panel]:
+    """The Attacks page's first visit: the default attacks, their ROC and the first score histogram."""
+    chosen = analyses.RUN_EVERYTHING_ATTACKS
+    results = attack_results(v.run, None, chosen, {n: {} for n in chosen})
+    if not results:
+        return []
+    names = list(dict.fromkeys(r.attack for r in results))
+    return (attacks(v.run, False, labels=default_roc_labels(names), results=results,
+                    scale=setting("attacks", "scale"))
+            + score_histogram(v.run, False, results, names[0], v.run.model_names[0]))
+
+
+@view("Attacks", ":material/security:", 70, needs=tuple(f"attack:{n}" for n in analyses.RUN_EVERYTHING_ATTACKS),
+      defaults={"scale": "linear"}, warm=(lambda v: v.model and _first_attacks_visit(v),))
 @memoised
 def attacks(run, big: bool = False, get=None, chosen=None, hp: dict | None = None,
             labels: list[str] | None = None, results: list | None = None, scale: str = "both") -> list[Panel]:
@@ -472,6 +600,14 @@ def score_histogram(run, big: bool, results: list, attack: str, model: str) -> l
         for r in results if r.attack == attack and r.target == model][:1]
 
 
+def _default_relearning(v: FirstVisit) -> list[Panel]:
+    from core.attacks import attacks as registry
+
+    return relearning(v.run, False, None, v.model, {p.name: p.default for p in registry.get("rea_class").params})
+
+
+@view("Reminiscence (relearning)", ":material/history:", 80, needs=("attack:rea_class",),
+      warm=(lambda v: v.model and v.run.results.forget_classes and _default_relearning(v),))
 @memoised
 def relearning(run, big: bool = False, get: Get | None = None, model: str | None = None,
                hp: dict | None = None) -> list[Panel]:
@@ -498,6 +634,9 @@ def relearning(run, big: bool = False, get: Get | None = None, model: str | None
     ]
 
 
+@view("Embedding", ":material/scatter_plot:", 90, needs=("embedding",), warm=(
+    lambda v: v.model and embedding(v.run, False, None, default_embedding_models(v.run), v.sample,
+                                    n_neighbors=analyses.default("embedding", "n_neighbors")),))
 @memoised
 def embedding(run, big: bool = False, get: Get | None = None, models: list[str] | None = None,
               selected: int | None = None, **settings) -> list[Panel]:

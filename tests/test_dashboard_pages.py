@@ -75,7 +75,16 @@ epochs = 1
 
 QUALITY_N = 4  # models per pool of the forgetting-quality analysis in these tests (the product's default: 32)
 
-PAGES = sorted(p.stem for p in (ROOT / "dashboard" / "pages").glob("*.py") if not p.stem.startswith("_"))
+
+
+def _pages() -> list[str]:
+    """Every page the app's navigation shows, from the views' declarations (no list to keep here)."""
+    from dashboard import report, story, views  # noqa: F401  (report and story declare their pages)
+
+    return [v.name for v in views.pages()]
+
+
+PAGES = _pages()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -167,9 +176,9 @@ def test_fresh_visit_runs_the_default_preset_without_touching_anything(ran):
     assert ran.metric  # forget accuracy of θ_r and the closest method
 
 
-# per page: the least number of figures once everything has run, and other key elements
-EXPECT = {"story": 1, "overview": 6, "curves": 1, "classes": 3, "residuals": 3, "landscape": 2, "neighbourhood": 3,
-          "attacks": 3, "relearning": 2, "embedding": 1, "report": 0}
+# per page: the least number of figures once everything has run (1 for a page not named), and other key elements
+EXPECT = {"overview": 6, "classes": 3, "residuals": 3, "landscape": 2, "neighbourhood": 3, "attacks": 3,
+          "relearning": 2, "report": 0}
 TABLES = {"overview": 3, "residuals": 1, "landscape": 1, "neighbourhood": 2, "attacks": 1, "relearning": 1,
           "classes": 1, "embedding": 1}
 
@@ -183,7 +192,7 @@ def test_every_page_renders(ran, page):
     infos = " ".join(i.value for i in ran.info)
     assert "arrives with" not in infos and "waits for" not in infos, infos  # every view is wired
     assert "computing in the background" not in infos, infos  # the run has finished every default analysis
-    assert len(ran.get("plotly_chart")) >= EXPECT[page], (page, len(ran.get("plotly_chart")), infos)
+    assert len(ran.get("plotly_chart")) >= EXPECT.get(page, 1), (page, len(ran.get("plotly_chart")), infos)
     assert len(ran.dataframe) >= TABLES.get(page, 0), (page, len(ran.dataframe))
     if page == "overview":  # θ_o has no ratio to retraining: a dash (its meaning in the column's help), not None
         outside = next(d for d in ran.dataframe if "× retrain" in d.value.columns)
@@ -513,6 +522,82 @@ def test_report_builds_self_contained_html(ran):
     assert "class='badge'" in html and "Not in this report" not in html
     assert html.count("<script") == 2 and "<script src" not in html  # plotly.js inline, once
     assert 'id="residue-config"' in html and "seed = 3" in html
+
+
+THROWAWAY_PAGE = """# A throwaway view's page (test_a_new_view_is_one_figure_and_one_page writes it).
+from dashboard import ui, views
+
+ui.header("throwaway", "Forget accuracy once more: a page and a declaration are all a view needs.")
+run = ui.need_run()
+if run is not None:
+    for panel in views.throwaway(run, ui.big()):
+        ui.show(panel, run)
+"""
+
+
+@pytest.fixture
+def throwaway_view(tmp_path, monkeypatch):
+    """A view added the way README.md says, with no other file touched: a pure figure function, a panels
+    function declared with `@views.view`, and a page file (here in tmp). Unregistered afterwards.
+
+    The panels function would live in dashboard/views.py; here it is set on the module for this test only (the
+    page reads it there, as pages read every view), and the page file is given by `page=` since it is not in
+    dashboard/pages/."""
+    import plotly.graph_objects as go
+
+    from dashboard import views
+
+    def forget_accuracy_figure(results) -> go.Figure:  # the figure module's pure function
+        return go.Figure(go.Bar(x=[m.name for m in results.models], y=[m.forget_acc for m in results.models]))
+
+    page = tmp_path / "throwaway.py"
+    page.write_text(THROWAWAY_PAGE)
+    visits = []
+
+    def first_visit(v):
+        visits.append(v)
+        return views.throwaway(v.run)
+
+    @views.memoised  # in dashboard/views.py: @view(...) above this line, and nothing else
+    def throwaway(run, big: bool = False) -> list:
+        return [views.Panel("throwaway", "Forget accuracy of every model, plainly",
+                            "One bar per model. It is here to show that a new view reaches every place.",
+                            forget_accuracy_figure(run.results), "Throwaway view")]
+
+    monkeypatch.setattr(views, "throwaway", throwaway, raising=False)
+    views.view("Throwaway view", ":material/science:", 95, page=page, warm=(first_visit,))(throwaway)
+    yield page, visits
+    views.unregister("throwaway")
+    assert "throwaway" not in views.REGISTRY
+
+
+def test_a_new_view_is_one_figure_and_one_page(ran, throwaway_view):
+    """A view declared once shows up in the navigation (a new session can open its page, which st.navigation
+    refuses for a page it was not given), the Report page's list, the warm-up and the HTML report."""
+    from dashboard import report, state, views, warmup
+
+    page, visits = throwaway_view
+    run = state.runs().get(ran.session_state["run_key"])
+    assert [v.name for v in views.pages()][-2:] == ["throwaway", "report"]  # its order: after the views
+
+    warmup.warm(run)
+    assert [(v.run, v.model, v.sample) for v in visits] == [(run, views._methods(run)[0], views.default_sample(run))]
+    assert "throwaway" in {name for name, _ in run.panels.keys()}
+
+    at = app()  # a new session: its navigation is built from the declarations
+    at.switch_page(str(page)).run()
+    no_exception(at)
+    assert [t.value for t in at.title] == ["Throwaway view"]
+    assert len(at.get("plotly_chart")) == 1
+    stray = page.with_name("stray.py")  # the check has teeth: a page nobody declared is not in the navigation
+    stray.write_text(THROWAWAY_PAGE)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(str(stray))
+
+    at.switch_page("pages/report.py").run()
+    assert any("Throwaway view" in m.value for m in at.markdown)
+    html = report.build(run)
+    assert "Throwaway view" in html and "Forget accuracy of every model, plainly" in html
 
 
 def test_presentation_mode_renders(ran):

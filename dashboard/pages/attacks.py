@@ -4,7 +4,7 @@ import streamlit as st
 from dashboard import analyses, form, ui, views
 from dashboard.analyses import RUN_EVERYTHING_ATTACKS, attack_title, not_applicable
 
-ui.header("Attacks",
+ui.header("attacks",
           "What an attacker can tell: membership-inference and unlearning attacks as ROC curves (linear and "
           "log-log), with AUC and true-positive rate at low false-positive rates, for every model.")
 run = ui.need_run()
@@ -55,7 +55,8 @@ if run is not None:
         ui.widget_default("atk.labels", labels_all, default)
         labels = c1.multiselect("Curves to draw", labels_all, key="atk.labels",
                                 help="Attack results shown in the ROC figure (each for every model).")
-        axes = c2.segmented_control("ROC axes", ["linear", "log-log"], default="linear", key="atk.scale",
+        axes = c2.segmented_control("ROC axes", ["linear", "log-log"], default=views.setting("attacks", "scale"),
+                                    key="atk.scale",
                                     help="Log-log axes show the low false-positive regime that decides privacy.")
         if any(r.reading for r in results):
             st.caption(":material/info: Some attacks follow **our reading** of a step their paper leaves open; "

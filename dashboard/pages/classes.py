@@ -4,8 +4,8 @@ import streamlit as st
 from dashboard import ui, views
 from dashboard.analyses import methods
 
-ui.header("Class views", "Accuracy class by class for every model, and where the unlearned model's predictions go "
-                         "compared with the retrained model's.")
+ui.header("classes", "Accuracy class by class for every model, and where the unlearned model's predictions go "
+                     "compared with the retrained model's.")
 run = ui.need_run()
 if run is not None:
     names = methods(run)

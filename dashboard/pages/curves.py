@@ -3,7 +3,7 @@ import streamlit as st
 
 from dashboard import state, ui, views
 
-ui.header("Unlearning curves",
+ui.header("curves",
           "How each method moved, step by step: the objective it minimises and the loss on the data it "
           "must forget and the data it must keep.")
 j = state.job()
@@ -13,7 +13,8 @@ if j is not None:
     st.session_state["_live"] = st.empty()
 run = ui.need_run()
 if run is not None:
-    smooth = st.slider("Smoothing (moving average over steps)", 1, 25, 1, key="curves.smooth")
+    smooth = st.slider("Smoothing (moving average over steps)", 1, 25, views.setting("curves", "smooth"),
+                       key="curves.smooth")
     empty = [m.name for m in run.results.unlearned if not m.history]
     if empty:
         st.caption(f"No optimisation steps logged for: {', '.join(empty)} (taken from cache before histories "

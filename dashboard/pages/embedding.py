@@ -5,7 +5,7 @@ from dashboard import ui, views
 from dashboard.analyses import default, umap_ready
 from dashboard.figures.embedding import point_ids
 
-ui.header("Embedding", "The penultimate-layer features of forget, retain and test samples under each model, in one "
+ui.header("embedding", "The penultimate-layer features of forget, retain and test samples under each model, in one "
                        "shared 2-D projection.")
 run = ui.need_run()
 if run is not None:

@@ -5,20 +5,21 @@ from dashboard import ui, views
 from dashboard.analyses import default, methods
 from dashboard.figures.landscape import WHICH, barrier_rows
 
-ui.header("Loss landscape", "The loss on the forget and retain data along the path original → unlearned → retrained "
-                            "and on the plane through the three: does the unlearned model sit in the retrained "
-                            "model's valley or still in the original's?")
+ui.header("landscape", "The loss on the forget and retain data along the path original → unlearned → retrained "
+                       "and on the plane through the three: does the unlearned model sit in the retrained "
+                       "model's valley or still in the original's?")
 run = ui.need_run()
 if run is not None and methods(run):
     a, b, c = st.columns(3)
     model = a.selectbox("Unlearned model θ_u", methods(run), key="land.model",
                         help="Run everything computes the first; another one is computed when you pick it.")
-    which = b.selectbox("Surface", list(WHICH), format_func=WHICH.get, key="land.which")
+    which = b.selectbox("Surface", list(WHICH), list(WHICH).index(views.setting("landscape", "which")),
+                         format_func=WHICH.get, key="land.which")
     n_grid = c.select_slider("Grid points per axis", [11, 21, 31, 41], value=default("landscape", "n_grid"),
                              key="land.grid")
     d, e, f = st.columns(3)
-    log = d.toggle("Log scale (losses)", value=True, key="land.log")
-    surface = e.toggle("3-D surface", value=False, key="land.surface")
+    log = d.toggle("Log scale (losses)", value=views.setting("landscape", "log"), key="land.log")
+    surface = e.toggle("3-D surface", value=views.setting("landscape", "surface"), key="land.surface")
     rand = f.toggle("Random plane around θ_u", value=default("landscape", "random_plane"), key="land.random",
                     help="Two filter-normalised random directions (Li et al. 2018): one more grid to evaluate.")
     panels = views.landscape(run, ui.big(), ui.getter(run), model, which, log, surface, n_grid=n_grid,

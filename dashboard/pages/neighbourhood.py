@@ -5,13 +5,14 @@ from dashboard import ui, views
 from dashboard.analyses import methods
 from dashboard.figures.neighbourhood import sample_rows
 
-ui.header("Perturbation neighbourhood", "Nudge each forgotten sample a little: does the unlearned model still "
-                                        "recognise it where the retrained model does not?")
+ui.header("neighbourhood", "Nudge each forgotten sample a little: does the unlearned model still "
+                           "recognise it where the retrained model does not?")
 run = ui.need_run()
 if run is not None and methods(run):
     a, b = st.columns(2)
     model = a.selectbox("Unlearned model θ_u", methods(run), key="nb.model")
-    norm = b.segmented_control("Norm of the perturbation", ["l2", "linf"], default="l2", key="nb.norm",
+    norm = b.segmented_control("Norm of the perturbation", ["l2", "linf"], key="nb.norm",
+                               default=views.setting("neighbourhood", "norm"),
                                format_func={"l2": "L2 ball", "linf": "L∞ box"}.get) or "l2"
     get = ui.getter(run)
     out = get("neighbourhood")

@@ -7,7 +7,7 @@ from dashboard.figures import overview as figs
 from dashboard.figures.embedding import point_ids
 from dashboard.figures.residuals import evidence_rows, measure_label, verdict_rows
 
-ui.header("Overview & verdict",
+ui.header("overview",
           "Is the data really gone? First, what the models look like from the outside: accuracy on the forget, "
           "retain and test data, distance to the retrained model, and cost.")
 run = ui.need_run()

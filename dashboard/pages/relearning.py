@@ -5,8 +5,8 @@ import streamlit as st
 from dashboard import form, ui, views
 from dashboard.analyses import methods
 
-ui.header("Reminiscence (relearning)", "Fine-tune briefly on a few forgotten images: knowledge that comes back much "
-                                       "faster than for data never seen was never really gone.")
+ui.header("relearning", "Fine-tune briefly on a few forgotten images: knowledge that comes back much "
+                        "faster than for data never seen was never really gone.")
 run = ui.need_run()
 if run is not None and not run.results.forget_classes:
     st.info("The class-wise reminiscence attack re-learns a forgotten *class*; this run forgets individual samples. "

@@ -1,11 +1,10 @@
 """Report & export: one self-contained HTML report, the results as JSON, the config that reproduces them."""
 import streamlit as st
 
-from dashboard import ui
-from dashboard.views import VIEWS, view_status
-from dashboard import report
+from dashboard import report, ui
+from dashboard.views import in_report, view_status
 
-ui.header("Report & export",
+ui.header("report",
           "Everything in one file for stakeholders: the verdict, the numbers and every figure (interactive, "
           "works offline), with the settings and seed that reproduce it.")
 run = ui.need_run()
@@ -33,7 +32,7 @@ if run is not None:
     st.code(run.toml, language="toml")
     st.subheader("What the report holds")
     st.markdown("The verdict, the table of numbers, then every view below with its figures and captions:")
-    for name, title in VIEWS:
-        waits = view_status(name)
-        st.markdown(f"- {':material/schedule:' if waits else ':material/check:'} {title}"
+    for view in in_report():
+        waits = view_status(view.name)
+        st.markdown(f"- {':material/schedule:' if waits else ':material/check:'} {view.title}"
                     + (f" — *waits for {waits}, not in this checkout yet*" if waits else ""))

@@ -5,8 +5,8 @@ from dashboard import ui, views
 from dashboard.analyses import computed_trust, methods
 from dashboard.figures.residuals import layer_rows
 
-ui.header("Residual heatmap", "Layer by layer, how much of the forgotten data the unlearned model still carries "
-                              "inside, next to the retrained and original models.")
+ui.header("residuals", "Layer by layer, how much of the forgotten data the unlearned model still carries "
+                       "inside, next to the retrained and original models.")
 run = ui.need_run()
 if run is not None:
     trust = computed_trust(run)

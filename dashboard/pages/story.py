@@ -3,7 +3,7 @@ import streamlit as st
 
 from dashboard import story, ui
 
-ui.header("What does machine unlearning leave behind?",
+ui.header("story",
           "Five short steps, one picture each, told from this run. Pick a preset in the sidebar (the default one runs "
           "by itself when the app opens) and walk through.")
 run = ui.need_run()

@@ -20,19 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 README_SCREENSHOT = ROOT / "assets" / "screenshot.png"  # refreshed with RESIDUE_README_SCREENSHOT=1
 
-PAGES = [  # (sidebar label, title on the page, least number of plotly figures drawn once everything has run)
-    ("Overview & verdict", "Overview & verdict", 4),
-    ("Unlearning curves", "Unlearning curves", 1),
-    ("Class views", "Class views", 3),
-    ("Residual heatmap", "Residual heatmap", 3),
-    ("Loss landscape", "Loss landscape", 2),
-    ("Neighbourhood", "Perturbation neighbourhood", 3),
-    ("Attacks", "Attacks", 3),
-    ("Reminiscence (relearning)", "Reminiscence (relearning)", 2),
-    ("Embedding", "Embedding", 1),
-    ("Report & export", "Report & export", 0),
-    ("The story in five steps", "What does machine unlearning leave behind?", 1),
-]
+LEAST = {"overview": 4, "classes": 3, "residuals": 3, "landscape": 2, "neighbourhood": 3, "attacks": 3,
+         "relearning": 2, "report": 0}  # least number of plotly figures once everything has run (else 1)
+
+
+def _pages() -> list[tuple[str, str, int]]:
+    """(sidebar label, title on the page, least figures) of every page, from the views' declarations; the default
+    page last (the walkthrough starts on it, and a click on the page already shown draws nothing new)."""
+    from dashboard import report, story, views  # noqa: F401  (report and story declare their pages)
+
+    return [(v.link, v.title, LEAST.get(v.name, 1)) for v in sorted(views.pages(), key=lambda v: v.default)]
+
+
+PAGES = _pages()
 RUN_TIMEOUT_MS = 480_000  # a cold run of the default preset, forgetting quality's pools included
 
 
