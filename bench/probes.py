@@ -63,7 +63,7 @@ def main() -> None:
     from core.probes import ProbeData, class_accuracy, embed, layer_probes, prediction_matrices
     from core.probes import landscape as L
     from core.probes import stability as S
-    from core.probes import trust as T
+    from core import trust as T
     from core.probes.embedding import project, warm_up
     from core.verdict import verdicts
 

@@ -44,8 +44,12 @@ import numpy as np
 from torch import nn
 
 from .errors import ResidueError
+from .experiment import degenerate_original
+from .probes.base import ProbeContext, info
+from .probes.measures import head_only, measure_all, scratch_models
 from .progress import Progress, as_progress
 from .results import _clean
+from .unlearn import methods
 
 CLEAN, PSEUDO, UNDER, OVER = "clean", "pseudo-converged", "under-unlearned", "over-unlearned"
 NO_VERDICT = "no verdict"
@@ -222,8 +226,6 @@ class Yardstick:
     def __init__(self, ctx, readings: dict, order_names: list[str], init_names: list[str],
                  descriptions: dict[str, list[str]], rel_tol: float = 0.5, trust=None,
                  original_init_known: bool = True):
-        from .probes.base import info
-
         self.ctx, self.readings = ctx, readings
         self.order_names, self.init_names = order_names, init_names
         self.descriptions, self.rel_tol, self.trust = descriptions, rel_tol, trust
@@ -333,8 +335,6 @@ def decide(name: str, evidence: list[Evidence], class_wise: bool) -> Verdict:
 # -- the whole thing on an experiment ----------------------------------------------------------------
 def lineage(exp, name: str) -> str:
     """What a model of the experiment descends from: θ_o, θ_o's initialisation (exact retrains) or another."""
-    from .unlearn import methods
-
     method = next((m for m in exp.config.methods if m.key == name), None)
     if exp.models.get(name) is exp.models.get("retrain"):
         return RETRAIN  # θ_r itself (also the 'retrain' method, which reuses it)
@@ -348,10 +348,6 @@ def verdicts(exp, names: list[str] | None = None, n_order: int = 2, n_init: int 
              progress: Progress | None = None) -> VerdictReport:
     """Verdicts for the experiment's models `names` (default θ_r and every unlearned model), read against a
     seed-variance yardstick, with this run's controls (see module docstring). `exp.run()` first."""
-    from .experiment import degenerate_original
-    from .probes.base import ProbeContext, info
-    from .probes.measures import head_only, measure_all, scratch_models
-
     progress = as_progress(progress)
     start = time.perf_counter()
     if "original" not in exp.models or "retrain" not in exp.models:

@@ -14,8 +14,7 @@ import numpy as np
 
 from core.verdict import PSEUDO, UNDER
 
-from . import views
-from .analyses import computed_trust
+from . import analyses, views
 from .figures.residuals import measure_label
 from .views import Panel, memoised
 
@@ -107,7 +106,7 @@ def _step1(run, v, m, rt, big, get) -> Step:
     if v is not None and v.warning:
         return Step("1 · It looks forgotten", "overview", v.warning, panel)
     if m is None:
-        kept = ", ".join(f"{n} {run.results.model(n).forget_acc:.0%}" for n in views._methods(run))
+        kept = ", ".join(f"{n} {run.results.model(n).forget_acc:.0%}" for n in analyses.methods(run))
         return Step("1 · It looks forgotten", "overview",
                     f"θ_r, retrained without {what}, gets {rt.forget_acc:.0%} of them right. None of this run's "
                     f"methods forgot them from the outside: they still get {kept}. Pick more aggressive settings, "
@@ -135,7 +134,7 @@ def _step2(run, v, m, big, get) -> Step:
     e = _strongest(v, m, ("decodability",)) or _strongest(v, m)
     if x.label == PSEUDO or (x.still_decodable and e is not None):
         o = v.values.get("original", {}).get(e.key, float("nan"))
-        trust = computed_trust(run)  # the five-seed controls, when this setting has them
+        trust = analyses.computed_trust(run)  # the five-seed controls, when this setting has them
 
         def trusted(c) -> bool:
             t = trust.for_key(c.key) if trust is not None else None

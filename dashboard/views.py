@@ -242,12 +242,8 @@ def _getter(run, get: Get | None) -> Get:
     return lambda name, **kw: analyses.analysis(run, name, **kw)
 
 
-def _methods(run) -> list[str]:
-    return analyses.methods(run)
-
-
 def _pick(run, model: str | None) -> str | None:
-    names = _methods(run)
+    names = analyses.methods(run)
     return model if model in names else (names[0] if names else None)
 
 

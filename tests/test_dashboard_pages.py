@@ -574,14 +574,14 @@ def throwaway_view(tmp_path, monkeypatch):
 def test_a_new_view_is_one_figure_and_one_page(ran, throwaway_view):
     """A view declared once shows up in the navigation (a new session can open its page, which st.navigation
     refuses for a page it was not given), the Report page's list, the warm-up and the HTML report."""
-    from dashboard import report, state, views, warmup
+    from dashboard import analyses, report, state, views, warmup
 
     page, visits = throwaway_view
     run = state.runs().get(ran.session_state["run_key"])
     assert [v.name for v in views.pages()][-2:] == ["throwaway", "report"]  # its order: after the views
 
     warmup.warm(run)
-    assert [(v.run, v.model, v.sample) for v in visits] == [(run, views._methods(run)[0], views.default_sample(run))]
+    assert [(v.run, v.model, v.sample) for v in visits] == [(run, analyses.methods(run)[0], views.default_sample(run))]
     assert "throwaway" in {name for name, _ in run.panels.keys()}
 
     at = app()  # a new session: its navigation is built from the declarations

@@ -16,8 +16,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1]
 from core import Experiment, ExperimentConfig, metrics  # noqa: E402
 from core.cache import ModelStore  # noqa: E402
 from core.probes import (ProbeContext, ProbeData, auc, class_accuracy, embed, infos,  # noqa: E402
-                         layer_probes, linear_cka, model_plane, path_curve, prediction_matrices, random_plane,
-                         residuals)
+                         layer_probes, linear_cka, model_plane, path_curve, prediction_matrices, random_plane)
 from core.probes.common import layer_outputs  # noqa: E402
 from core.probes.decodability import choose_c  # noqa: E402
 from core.probes.embedding import project  # noqa: E402
@@ -275,11 +274,3 @@ def test_umap_is_cached_and_deterministic(exp, data, tmp_path):
     b, _, _ = project(feats, seed=3, n_epochs=30, cache=False)
     assert np.array_equal(a, b)
     json.dumps(first.to_dict())
-
-
-# -- everything together ---------------------------------------------------------------------------
-def test_residual_report_is_json(exp):
-    rep = residuals(exp, n_grid=5, verdict=False)
-    assert set(rep.landscapes) == {"finetune", "gradient_ascent"}
-    text = json.dumps(rep.sections())
-    assert "NaN" not in text

@@ -17,7 +17,7 @@ import pytest
 from core import Experiment, load_config
 from core.cache import ModelStore
 from core.probes.base import Readings
-from core.probes.trust import trust
+from core.trust import trust
 from core.verdict import (CLEAN, NO_VERDICT, OTHER_INIT, OVER, PSEUDO, RETRAIN, UNDER, Yardstick, verdicts)
 
 PRESET = Path(__file__).resolve().parents[1] / "assets" / "presets" / "forget_digit_7.toml"

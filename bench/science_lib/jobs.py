@@ -249,7 +249,7 @@ def measure(spec: dict) -> JobRecord:
     from core.analysis import standard  # noqa: F401 - registers the analyses
     from core.cache import ModelStore
     from core.config import dumps
-    from core.probes.trust import outcomes
+    from core.trust import outcomes
 
     import torch
 

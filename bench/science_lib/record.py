@@ -23,7 +23,7 @@ class JobRecord:
     seconds: dict[str, float]  # wall time per step ("train", "quality", ..., "total")
     split: dict[str, int] | None = None  # sizes: train, test, shadow, forget, retain
     pseudo: dict[str, dict[str, Any]] | None = None  # §5, model or control -> distances from the retrain band
-    controls: dict[str, dict[str, Any]] | None = None  # §5, core.probes.trust.outcomes of the verdict's controls
+    controls: dict[str, dict[str, Any]] | None = None  # §5, core.trust.outcomes of the verdict's controls
     measures: dict[str, dict[str, Any]] | None = None  # §5, the verdict's measures (label, family, ...)
     rurk: dict[str, Any] | None = None  # §4, "norm", "radii", then method -> r_τ, shares, rates per radius
     rea: dict[str, dict[str, Any]] | None = None  # §3, target -> ReA and prior attacks' ROC summaries

@@ -372,7 +372,7 @@ def _label(measures: dict, key: str) -> str:
 
 
 def section_pseudo(runs: Runs, produced: str) -> tuple[str, dict]:
-    from core.probes.trust import from_outcomes
+    from core.trust import from_outcomes
 
     parts, facts = [], {}
     for sc in runs.scenarios():

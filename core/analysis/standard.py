@@ -116,10 +116,10 @@ def _residuals(run, progress, attribution: str, patch_threshold: float):
                         attribution=attribution, patch_threshold=float(patch_threshold))
 
 
-@register("trust", "Five-seed controls", PROBES, "core/probes/trust.py", in_run_everything=False,
+@register("trust", "Five-seed controls", PROBES, "core/trust.py", in_run_everything=False,
               defaults={"n_seeds": 5})
 def _trust(run, progress, n_seeds: int):
-    from ..probes import trust
+    from .. import trust
 
     return trust.trust(run.exp, int(n_seeds), progress=progress)
 
@@ -306,7 +306,7 @@ def _setting(config: dict) -> dict:
 def _published(mtime: float) -> list[tuple[dict, Any]]:
     """(setting, TrustReport) per scenario of the committed science report (read once per file version)."""
     from ..config import loads
-    from ..probes.trust import from_outcomes
+    from ..trust import from_outcomes
 
     data = json.loads(SCIENCE.read_text(encoding="utf-8"))
     meta, by = data.get("meta", {}), {}

@@ -118,8 +118,17 @@ def open_expander(page, label: str) -> None:
 def choose(page, label: str, option: str) -> None:
     """Pick an option of a sidebar selectbox (a combobox in Streamlit 1.67)."""
     box = sidebar(page).locator('[data-testid="stSelectbox"]').filter(has_text=label).first
-    box.get_by_role("button", name="Open").click()
-    page.get_by_role("option", name=option, exact=True).first.click()
+    item = page.get_by_role("option", name=option, exact=True).first
+    for attempt in range(3):  # a rerun that lands between the click and the list (a busy machine) closes the list
+        box.get_by_role("button", name="Open").click()
+        try:
+            item.wait_for(state="visible", timeout=10_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            idle(page)
+    item.click()
 
 
 def selected(page, label: str) -> str:

@@ -21,8 +21,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..progress import Progress, as_progress
-from ..results import _clean
+from .experiment import Experiment
+from .progress import Progress, as_progress
+from .results import _clean
+from .verdict import verdicts
 
 PASS_CLEAN, PASS_DETECT = 0.9, 0.8
 
@@ -108,11 +110,11 @@ def outcomes(report) -> dict[str, dict]:
 def from_outcomes(per_seed: list[dict[str, dict]], seeds: list[int], settings: dict | None = None) -> "TrustReport":
     """The trust report of several seeds' `outcomes` (a live run's or a science report's)."""
     entries: dict[str, TrustEntry] = {}
-    verdicts: dict[str, list[str]] = {}
+    labels: dict[str, list[str]] = {}
     expected: dict[str, str] = {}
     for seed in per_seed:
         for cname, o in seed.items():
-            verdicts.setdefault(cname, []).append(o["label"])
+            labels.setdefault(cname, []).append(o["label"])
             expected[cname] = o["expected"]
             for key, counted in o["counts"].items():
                 t = entries.setdefault(key, TrustEntry(key, o["probe"][key], o["label_of"][key], o["family"][key]))
@@ -122,15 +124,12 @@ def from_outcomes(per_seed: list[dict[str, dict]], seeds: list[int], settings: d
                     t.pseudo.append(counted)
                 else:
                     t.retrains.append(not counted)
-    return TrustReport(list(seeds), entries, verdicts, expected, 0.0, dict(settings or {}))
+    return TrustReport(list(seeds), entries, labels, expected, 0.0, dict(settings or {}))
 
 
 def trust(exp, n_seeds: int = 5, progress: Progress | None = None, **verdict_options) -> TrustReport:
     """Control hit rates of every measure and of the verdict over `n_seeds` seeds of the experiment's config,
     starting at its own seed (see module docstring)."""
-    from ..experiment import Experiment
-    from ..verdict import verdicts
-
     progress = as_progress(progress)
     if n_seeds < 2:
         raise ValueError("trust needs at least 2 seeds (5 or more for a meaningful rate).")
