@@ -132,7 +132,7 @@ def main() -> None:
                                          for v, f in zip(vs, fl))
             print(f"  r_τ random          {fmt(s.r_random, s.r_random_floored)}")
             print(f"  r_τ PGD             {fmt(s.r_pgd, s.r_pgd_floored)}")
-            print(f"  θ_u right, θ_r wrong (random) " + " ".join(f"{v:.2f}" for v in s.u_not_r_random))
+            print("  θ_u right, θ_r wrong (random) " + " ".join(f"{v:.2f}" for v in s.u_not_r_random))
     print("(≥: θ_r recognised no perturbed forget sample; r_τ uses a one-count floor)")
 
     # -- sample-wise variant ----------------------------------------------------------------------------------

@@ -54,7 +54,6 @@ def foundation() -> None:
             info = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"  {label:<14} whole process {wall[-1]:6.2f} s  (imports {info['import']:.2f} s, "
                   f"experiment {info['run']:.2f} s)   budget {'10' if label == 'empty cache' else '2'} s")
-        models = info["models"]
     with tempfile.TemporaryDirectory() as d:
         exp = Experiment(ExperimentConfig(), store=ModelStore(d), device="cpu")
         r = exp.run()

@@ -2,11 +2,10 @@
 import os
 import stat
 
-import numpy as np
 import pytest
 import torch
 
-from core import Experiment, ExperimentConfig, ResidueError, from_dict, loads
+from core import Experiment, ResidueError, from_dict, loads
 from core.cache import ModelStore, stable_hash
 from core.config import dumps
 from core.models import build_model, check_state_dict

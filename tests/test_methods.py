@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from core import metrics
 from core.errors import Cancelled, ResidueError
 from core.progress import Progress
-from core.unlearn import Loop, get_method, methods
+from core.unlearn import get_method, methods
 
 FORGET_MAX_SHARE = 0.5
 RETAIN_TOL = 0.10

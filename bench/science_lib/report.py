@@ -322,7 +322,7 @@ def section_rurk(runs: Runs, produced: str) -> tuple[str, dict]:
                      "share": {n: mean([s[k_claim] for s in runs.get(sc, "rurk", n, "share")]) for n in names},
                      "ra": {n: mean(runs.get(sc, "quality", n, "RA")) for n in [*names, "retrain"]}}
     text = ("## 4. Residual knowledge under perturbation (RURK)\n\n" + produced + "\n\nFor each forget sample, "
-            f"random perturbations in the τ-ball (the same draws for every model; images clipped to [0, 1]); "
+            "random perturbations in the τ-ball (the same draws for every model; images clipped to [0, 1]); "
             "digits use L∞ radii on [0, 1] pixels (the paper's τ = 0.03 is one of them), moons the data-scaled L2 "
             "radii. In class-wise forgetting θ_r never predicts the forgotten class, so r_τ is only a lower bound "
             "and every sample θ_u recognises counts.\n\n" + "\n\n".join(parts))

@@ -354,7 +354,6 @@ def perturbed_examples(models: dict[str, nn.Module], x: torch.Tensor, label: int
         rnd = x[None] + random_in_ball((n, *x.shape), r, norm, gen).to(dev)
         copies.append(rnd.clamp(*bounds) if bounds is not None else rnd)
         kinds += ["random"] * n
-    yl = torch.tensor([int(label)], device=dev)
     for name in pgd_for or []:
         m = models[name].eval()
         rad = torch.tensor([float(radius)], device=dev)

@@ -94,7 +94,7 @@ def warm_up(background: bool = True) -> threading.Thread | None:
 
     def work() -> None:
         try:
-            umap = _umap()
+            _umap()  # import umap (and numba) first
             rng = np.random.default_rng(0)
             X = rng.normal(size=(64, 8)).astype(np.float32)
             project(X, n_neighbors=5, n_epochs=5, cache=False)

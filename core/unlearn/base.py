@@ -16,7 +16,7 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import nn
 
-from ..errors import Cancelled, ResidueError
+from ..errors import Cancelled
 from ..params import Param, check_params
 from ..progress import Progress, as_progress
 from ..registry import Registry
