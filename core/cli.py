@@ -45,7 +45,7 @@ class Bar:
 def _cmd_run(args) -> int:
     """`run`: "Run everything" (`core.analysis.Pipeline`) and results.json, with `--report` the HTML report too;
     `quality`: the models and the forgetting-quality score only (with its error bars)."""
-    from .analysis import ANALYSES, Pipeline, analyse, save, standard  # noqa: F401  (standard: registers them)
+    from .analysis import ANALYSES, Pipeline, analyse, cached_analysis, save, standard  # noqa: F401 (registers)
     from .cache import ModelStore
     from .config import MethodConfig, load_config
     from .experiment import Experiment
@@ -89,6 +89,10 @@ def _cmd_run(args) -> int:
     print(_table(results))
     for w in results.warnings:
         print(f"\nwarning: {w}")
+    verdict = cached_analysis(run, "verdict") if everything else None
+    if verdict is not None:
+        print()
+        print(_verdict_lines(verdict))
     if report is not None:
         print()
         print(_quality_table(report))
@@ -189,6 +193,24 @@ def _table(results) -> str:
         kl = f"{m.kl_to_retrain:.3f}" if m.kl_to_retrain is not None else "-"
         rows.append(f"{m.name:<20}{m.forget_acc:>8.3f}{m.retain_acc:>8.3f}{m.test_acc:>8.3f}{m.seconds:>9.2f}"
                     f"{ratio:>10}{kl:>9}  {m.status}{' (cached)' if m.cached else ''}")
+    return "\n".join(rows)
+
+
+def _verdict_lines(report) -> str:
+    """Each judged model's verdict with the measures that decided it (the first two), and this run's controls."""
+    if report.warning:
+        return f"verdict: none ({report.warning})"
+    rows = ["verdict (each model against retrains with other seeds; every measure is in results.json and the "
+            "report):"]
+    for name, v in [*report.verdicts.items(), *report.control_verdicts.items()]:
+        shown = [e.text() for e in v.evidence if e.key in v.decided_by][:2]
+        more = len(v.decided_by) - len(shown)
+        why = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+        rows.append(f"  {name:<30} {v.badge}" + (f": {why}" if why else ""))
+    passed, total = report.controls_passed()
+    rows.append(f"  this run's controls, judged by the same rule: {passed} of {total} as expected"
+                + "".join(f"; {c.name} is {c.label}, expected {c.expected}" for c in report.controls
+                          if not c.passed))
     return "\n".join(rows)
 
 

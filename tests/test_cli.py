@@ -60,7 +60,7 @@ def _one_line_exit_2(capsys, argv: list[str], *words: str) -> str:
 @pytest.fixture(scope="module")
 def everything(tmp_path_factory):
     """`residue run --report` on a tiny config with one analysis failing part-way (the embedding), the forgetting
-    quality left out (--skip: its pools are the slowest analysis): (exit status, stderr, output folder)."""
+    quality left out (--skip: its pools are the slowest analysis): (exit status, stderr, output folder, stdout)."""
     import contextlib
     import io
 
@@ -72,18 +72,18 @@ def everything(tmp_path_factory):
         raise RuntimeError("UMAP fell over")
 
     ANALYSES["embedding"].compute = broken
-    err = io.StringIO()
+    err, printed = io.StringIO(), io.StringIO()
     try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(printed):
             code = main(["run", "--config", str(tmp / "c.toml"), "--out", str(tmp / "out"), "--cache",
                          str(tmp / "cache"), "--quiet", "--report", "--skip", "quality"])
     finally:
         ANALYSES["embedding"].compute = real
-    return code, err.getvalue(), tmp / "out"
+    return code, err.getvalue(), tmp / "out", printed.getvalue()
 
 
 def test_run_writes_every_analysis_the_verdicts_and_the_report(everything):
-    code, err, out = everything
+    code, err, out, printed = everything
     data = json.loads((out / "results.json").read_text())
     runnable = {n for n, a in ANALYSES.items() if a.in_run_everything and a.available()}
     assert set(data["sections"]) == runnable - {"quality", "embedding"}  # every analysis but the two below
@@ -91,6 +91,9 @@ def test_run_writes_every_analysis_the_verdicts_and_the_report(everything):
     assert data["analyses"]["skipped"] == ["quality"] and data["analyses"]["complete"] is False
     verdicts = data["sections"]["verdict"]["verdicts"]
     assert set(verdicts) == {"retrain", "finetune"}
+    for name, v in verdicts.items():  # the terminal says them too, beside the table
+        assert any(line.split()[:1] == [name] and v["badge"] in line for line in printed.splitlines()), printed
+    assert "this run's controls, judged by the same rule:" in printed
     html = (out / "report.html").read_text()
     assert html.startswith("<!doctype html>") and "Plotly.newPlot" in html and "residue-config" in html
     assert "Embedding failed: RuntimeError: UMAP fell over" in html  # the report says what failed...
@@ -99,7 +102,7 @@ def test_run_writes_every_analysis_the_verdicts_and_the_report(everything):
 
 
 def test_report_redraws_from_the_saved_folder_without_computing(everything, capsys, monkeypatch):
-    _, _, out = everything
+    _, _, out, _ = everything
 
     def must_not_compute(*a, **k):
         raise AssertionError("computed again")
@@ -131,7 +134,7 @@ def test_bad_output_folders_are_one_line(tmp_path, capsys):
 def test_report_refuses_old_and_cut_short_folders(everything, tmp_path, capsys):
     import shutil
 
-    _, _, out = everything
+    _, _, out, _ = everything
     _one_line_exit_2(capsys, ["report", str(tmp_path / "nowhere")], "not found")
     _one_line_exit_2(capsys, ["report", str(tmp_path)], "holds no results.json")
     folder = tmp_path / "copy"
