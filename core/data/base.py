@@ -144,14 +144,18 @@ def reads_files(name: str) -> bool:
 
 
 def write_example(name: str, folder: str | Path) -> dict[str, str]:
-    """Write the example files of dataset `name` into `folder` (created) and return the options that load them:
-    absolute paths, so they load wherever `folder` lies inside the data directory."""
+    """Write the example files of dataset `name` into `folder` (created; an empty one, so no file of the user's is
+    overwritten) and return the options that load them: absolute paths, so they load wherever `folder` lies
+    inside the data directory."""
     if not reads_files(name):
         raise ResidueError(f"dataset '{name}' reads no files, so it has no example to write.")
     writer, options = datasets.get(name).example
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        if any(folder.iterdir()):
+            raise ResidueError(f"'{folder}' is not empty; give a new or empty folder for the {name} example "
+                               f"(nothing is overwritten).")
         writer(folder)
     except OSError as e:
         raise ResidueError(f"Cannot write the {name} example into '{folder}' ({e.strerror or type(e).__name__}).") \
