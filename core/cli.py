@@ -1,4 +1,4 @@
-"""Command line: `python -m core run|list|show-config ...`.
+"""Command line: `python -m core run|quality|report|list|example-data|show-config ...`.
 
 User errors (bad config, bad data) print one line and exit with status 2; no traceback.
 """
@@ -237,6 +237,24 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _cmd_example_data(args) -> int:
+    """`example-data NAME DIR`: a tiny example of the files a loader reads, so a user sees the layout it expects,
+    and the config lines that load it."""
+    import json
+
+    from .data.base import write_example
+
+    options = write_example(args.name, args.folder)
+    folder = Path(args.folder).resolve()
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    print(f"wrote the {args.name} example to {folder}:")
+    print("\n".join(f"  {f}" for f in files))
+    print("\nwith that folder inside the data directory ($RESIDUE_DATA), a config loads it with:")
+    print(f'[data]\nname = "{args.name}"\n\n[data.options]')
+    print("\n".join(f"{k} = {json.dumps(v)}" for k, v in options.items()))
+    return 0
+
+
 def _cmd_show(args) -> int:
     from .config import ExperimentConfig, dumps, load_config
 
@@ -302,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(fn=_cmd_report)
     ls = sub.add_parser("list", help="list datasets, models, unlearning methods (with hyperparameters), attacks")
     ls.set_defaults(fn=_cmd_list)
+    ex = sub.add_parser("example-data", help="write a tiny example of the files a dataset loader reads (npz, csv, "
+                        "cifar10, mnist, image_folder...) into DIR, to see the layout it expects")
+    ex.add_argument("name", help="a dataset that reads files ('list' names the datasets)")
+    ex.add_argument("folder", metavar="DIR", help="the folder to write into (created)")
+    ex.set_defaults(fn=_cmd_example_data)
     sc = sub.add_parser("show-config", help="print a config (default, or --config FILE) as resolved TOML")
     sc.add_argument("--config", default=None)
     sc.set_defaults(fn=_cmd_show)

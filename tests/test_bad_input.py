@@ -32,7 +32,7 @@ from core.cache import ModelStore
 from core.config import DataConfig, MethodConfig, load_config
 from core.data import ForgetSpec, load_dataset
 from core.data.base import Dataset
-from core.data.files import parse_idx
+from core.data.files import idx_bytes, npz_bytes, parse_idx
 from core.models import build_model, load_checkpoint
 from core.training import Recipe
 from core.unlearn import get_method
@@ -49,21 +49,10 @@ class Evil:
 
 
 # -- builders for the table ----------------------------------------------------------------------
-def npz(**arrays) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
-
-
 def torch_bytes(obj) -> bytes:
     buf = io.BytesIO()
     torch.save(obj, buf)
     return buf.getvalue()
-
-
-def idx_bytes(arr: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape)
-    return header + arr.astype(np.uint8).tobytes()
 
 
 def csv_bytes(header: str, rows: list[str]) -> bytes:
@@ -159,7 +148,7 @@ def data_dir(tmp: Path) -> Path:
     (tmp / "secret.csv").write_text("label,x\n" + "0,1\n1,2\n" * 10)
     (data / "link.csv").symlink_to(tmp / "secret.csv")
     (data / "fake.npz").write_text("label,x\n0,1\n")
-    (data / "fake.csv").write_bytes(npz(X=GOOD_X, y=GOOD_Y))
+    (data / "fake.csv").write_bytes(npz_bytes(X=GOOD_X, y=GOOD_Y))
     (data / "empty").mkdir()
     imgs = np.random.default_rng(0).integers(0, 256, size=(20, 6, 6))
     (data / "mnist" / "train-images-idx3-ubyte").write_bytes(idx_bytes(imgs))
@@ -183,7 +172,7 @@ BAD: list = [
     R(lambda: load_dataset("csv", data=b""), "needs a header row", id="empty/csv/zero bytes"),
     R(lambda: load_dataset("csv", data=b"label,a\n"), "at least one data row", id="empty/csv/header only"),
     R(lambda: parse_idx(b""), "not an IDX file", id="empty/idx/zero bytes"),
-    R(lambda: load_dataset("npz", data=npz(X=np.zeros((0, 3)), y=np.zeros(0))), "only 0 samples",
+    R(lambda: load_dataset("npz", data=npz_bytes(X=np.zeros((0, 3)), y=np.zeros(0))), "only 0 samples",
       id="empty/npz/no samples"),
     R(lambda: load_dataset("idx", folder="empty"), "no '*images*' IDX files", id="empty/idx/folder"),
     R(lambda: load_dataset("npz", path=""), "non-empty text", id="empty/npz/path"),
@@ -200,7 +189,7 @@ BAD: list = [
     R(lambda: loads("[model]\nhidden = [1000000]"), "hidden widths must be", id="huge/config/mlp width"),
     R(lambda: loads("[model]\nname = 'cnn'\nchannels = [100000, 100000]"), "cnn: channels must be",
       id="huge/config/cnn channels"),
-    R(lambda: load_dataset("npz", data=npz(X=np.zeros((12, 100_000), np.uint8), y=np.arange(12) % 2)),
+    R(lambda: load_dataset("npz", data=npz_bytes(X=np.zeros((12, 100_000), np.uint8), y=np.arange(12) % 2)),
       "features per sample", id="huge/npz/features"),
     R(lambda: load_dataset("csv", data=csv_bytes("label,a", ["0,1", "1,2"] * 100_001)), "over the limit of 200000",
       id="huge/csv/rows"),
@@ -243,9 +232,9 @@ BAD: list = [
       "config: methods.params must be dict, got None.", id="type/MethodConfig/params"),
     R(lambda: prepare(moons_exp(kind="random", count=2.5)), "config: data.forget.count must be int, got 2.5.",
       id="type/ForgetSpec/count"),
-    R(lambda: load_dataset("npz", data=npz(X=np.array([["a", "b"]] * 20), y=np.arange(20) % 2)),
+    R(lambda: load_dataset("npz", data=npz_bytes(X=np.array([["a", "b"]] * 20), y=np.arange(20) % 2)),
       "features must be real numbers", id="type/npz/text features"),
-    R(lambda: load_dataset("npz", data=npz(X=GOOD_X * 1j, y=GOOD_Y)), "features must be real numbers",
+    R(lambda: load_dataset("npz", data=npz_bytes(X=GOOD_X * 1j, y=GOOD_Y)), "features must be real numbers",
       id="type/npz/complex features"),
     R(lambda: load_dataset("npz", data="X,y"), "must be bytes", id="type/npz/str upload"),
     R(lambda: load_dataset("csv", path=3), "non-empty text", id="type/csv/path int"),
@@ -272,26 +261,26 @@ BAD: list = [
     R(lambda: loads("[data]\ntest_fraction = nan"), "test_fraction must be a number", id="nan/config/fraction"),
     R(lambda: loads("[[methods]]\nname = 'finetune'\nlr = nan"), "lr must be in", id="nan/config/method lr"),
     R(lambda: loads("[model]\nhidden = [nan]"), "hidden widths must be", id="nan/config/mlp width"),
-    R(lambda: load_dataset("npz", data=npz(X=np.where(GOOD_X > 1, np.nan, GOOD_X), y=GOOD_Y)),
+    R(lambda: load_dataset("npz", data=npz_bytes(X=np.where(GOOD_X > 1, np.nan, GOOD_X), y=GOOD_Y)),
       "NaN or infinite features", id="nan/npz/features"),
-    R(lambda: load_dataset("npz", data=npz(X=np.full((30, 3), 1e300), y=GOOD_Y)), "NaN or infinite features",
+    R(lambda: load_dataset("npz", data=npz_bytes(X=np.full((30, 3), 1e300), y=GOOD_Y)), "NaN or infinite features",
       id="inf/npz/beyond float32"),
     R(lambda: load_dataset("csv", data=csv_bytes("label,a", ["0,inf", "1,2"] * 10)), "NaN or infinite",
       id="inf/csv/features"),
-    R(lambda: load_dataset("npz", data=npz(X=GOOD_X, y=np.full(30, np.nan))), "non-integer", id="nan/npz/labels"),
+    R(lambda: load_dataset("npz", data=npz_bytes(X=GOOD_X, y=np.full(30, np.nan))), "non-integer", id="nan/npz/labels"),
     R(lambda: load_checkpoint(torch_bytes(state_with(**{"blocks.head.bias": torch.full((10,), float("nan"))})),
                               mlp()), "non-finite (NaN/inf)", id="nan/checkpoint/weights"),
     R(lambda: get_method("gradient_ascent", lr=float("inf")), "lr must be in", id="inf/method/lr"),
     # -- wrong shape ------------------------------------------------------------------------------
-    R(lambda: load_dataset("npz", data=npz(X=np.zeros(30), y=GOOD_Y)), "features must have shape",
+    R(lambda: load_dataset("npz", data=npz_bytes(X=np.zeros(30), y=GOOD_Y)), "features must have shape",
       id="shape/npz/1-D features"),
-    R(lambda: load_dataset("npz", data=npz(X=np.zeros((30, 1, 2, 2, 2)), y=GOOD_Y)), "features must have shape",
+    R(lambda: load_dataset("npz", data=npz_bytes(X=np.zeros((30, 1, 2, 2, 2)), y=GOOD_Y)), "features must have shape",
       id="shape/npz/5-D features"),
-    R(lambda: load_dataset("npz", data=npz(X=np.zeros((30, 0)), y=GOOD_Y)), "no features",
+    R(lambda: load_dataset("npz", data=npz_bytes(X=np.zeros((30, 0)), y=GOOD_Y)), "no features",
       id="shape/npz/zero features"),
-    R(lambda: load_dataset("npz", data=npz(X=GOOD_X, y=np.zeros((30, 2)))), "one value per sample",
+    R(lambda: load_dataset("npz", data=npz_bytes(X=GOOD_X, y=np.zeros((30, 2)))), "one value per sample",
       id="shape/npz/2-D labels"),
-    R(lambda: load_dataset("npz", data=npz(X=GOOD_X, y=GOOD_Y[:29])), "30 feature rows but 29 labels",
+    R(lambda: load_dataset("npz", data=npz_bytes(X=GOOD_X, y=GOOD_Y[:29])), "30 feature rows but 29 labels",
       id="shape/npz/length mismatch"),
     R(lambda: load_dataset("csv", data=csv_bytes("label,a,b", ["0,1", "1,2,3"] * 10)), "ragged",
       id="shape/csv/ragged"),
@@ -302,16 +291,16 @@ BAD: list = [
     R(lambda: load_checkpoint(torch_bytes(build_model("mlp", (1, 8, 8), 10, hidden=[32]).state_dict()), mlp()),
       "has shape (32, 64), the model expects (16, 64)", id="shape/checkpoint/other width"),
     # -- wrong labels -----------------------------------------------------------------------------
-    R(lambda: load_dataset("npz", data=npz(X=GOOD_X, y=GOOD_Y + 0.5)), "non-integer", id="labels/npz/fractional"),
-    R(lambda: load_dataset("npz", data=npz(X=GOOD_X, y=GOOD_Y - 1)), "found -1", id="labels/npz/negative"),
-    R(lambda: load_dataset("npz", data=npz(X=GOOD_X, y=GOOD_Y * 10**6)), "out of range", id="labels/npz/huge"),
-    R(lambda: load_dataset("npz", data=npz(X=GOOD_X, y=np.r_[np.zeros(29, np.uint64), np.uint64(2**63 + 5)])),
+    R(lambda: load_dataset("npz", data=npz_bytes(X=GOOD_X, y=GOOD_Y + 0.5)), "non-integer", id="labels/npz/fractional"),
+    R(lambda: load_dataset("npz", data=npz_bytes(X=GOOD_X, y=GOOD_Y - 1)), "found -1", id="labels/npz/negative"),
+    R(lambda: load_dataset("npz", data=npz_bytes(X=GOOD_X, y=GOOD_Y * 10**6)), "out of range", id="labels/npz/huge"),
+    R(lambda: load_dataset("npz", data=npz_bytes(X=GOOD_X, y=np.r_[np.zeros(29, np.uint64), np.uint64(2**63 + 5)])),
       "out of range", id="labels/npz/uint64 wrap-around"),
-    R(lambda: load_dataset("npz", data=npz(X=GOOD_X, y=GOOD_Y * 5)), "every class present; no sample has label 1",
+    R(lambda: load_dataset("npz", data=npz_bytes(X=GOOD_X, y=GOOD_Y * 5)), "every class present; no sample has label 1",
       id="labels/npz/gaps"),
-    R(lambda: load_dataset("npz", data=npz(X=GOOD_X, y=np.zeros(30, int))), "single class",
+    R(lambda: load_dataset("npz", data=npz_bytes(X=GOOD_X, y=np.zeros(30, int))), "single class",
       id="labels/npz/one class"),
-    R(lambda: load_dataset("npz", data=npz(X=GOOD_X, y=GOOD_Y == 0)), "integers 0..K-1, got dtype bool",
+    R(lambda: load_dataset("npz", data=npz_bytes(X=GOOD_X, y=GOOD_Y == 0)), "integers 0..K-1, got dtype bool",
       id="labels/npz/bool"),
     # -- unknown names ----------------------------------------------------------------------------
     R(lambda: loads("[data]\nname = 'cifar'"), "Unknown dataset 'cifar'", id="name/config/dataset"),
@@ -319,7 +308,7 @@ BAD: list = [
     R(lambda: loads("[[methods]]\nname = 'magic'"), "Unknown unlearning method 'magic'", id="name/config/method"),
     R(lambda: loads("[recipe]\noptimizer = 'lbfgs'"), "optimizer must be 'adam' or 'sgd'", id="name/config/optimizer"),
     R(lambda: loads("[data.forget]\nkind = 'some'"), "Unknown forget kind 'some'", id="name/config/forget kind"),
-    R(lambda: load_dataset("npz", data=npz(A=GOOD_X, y=GOOD_Y)), "must hold arrays 'X' and 'y'",
+    R(lambda: load_dataset("npz", data=npz_bytes(A=GOOD_X, y=GOOD_Y)), "must hold arrays 'X' and 'y'",
       id="name/npz/keys"),
     R(lambda: load_dataset("csv", data=csv_bytes("target,a", ["0,1", "1,2"] * 10)), "no column named 'label'",
       id="name/csv/label column"),
@@ -482,7 +471,7 @@ def test_a_class_with_a_single_sample_left_in_the_data_is_fine(in_data_dir):
 
 @pytest.mark.parametrize("raw", [
     csv_bytes('"label","a"', ["0,1", "1,2"] * 10),  # quoted header names
-    npz(X=np.ones((30, 2), bool), y=GOOD_Y),  # boolean features
+    npz_bytes(X=np.ones((30, 2), bool), y=GOOD_Y),  # boolean features
 ])
 def test_valid_odd_files_are_accepted(raw):
     ds = load_dataset("csv" if raw[:1] == b'"' else "npz", data=raw)

@@ -152,3 +152,25 @@ def test_report_refuses_old_and_cut_short_folders(everything, tmp_path, capsys):
     _one_line_exit_2(capsys, ["report", str(folder)], "cut short")
     (folder / "analyses.pkl").unlink()
     _one_line_exit_2(capsys, ["report", str(folder)], "cut short")
+
+
+def test_example_data_writes_a_loadable_layout_and_refuses_in_one_line(tmp_path, capsys, monkeypatch):
+    """`example-data NAME DIR`: the files a loader reads, listed, and config lines that load them; an unknown name,
+    a dataset that reads no files, a folder that cannot be written and one holding files: one line, exit 2."""
+    import tomllib
+
+    from core.data import load_dataset
+
+    monkeypatch.setenv("RESIDUE_DATA", str(tmp_path))
+    assert main(["example-data", "mnist", str(tmp_path / "mine")]) == 0
+    out = capsys.readouterr().out
+    assert "train-images-idx3-ubyte" in out and (tmp_path / "mine" / "t10k-labels-idx1-ubyte").is_file()
+    data = tomllib.loads(out[out.index("[data]"):])["data"]
+    d = load_dataset(data["name"], **data["options"])
+    assert d.X.shape[1:] == (1, 28, 28) and d.n_classes == 10
+    (tmp_path / "file").write_text("mine")
+    _one_line_exit_2(capsys, ["example-data", "no_such", str(tmp_path / "a")], "Unknown dataset 'no_such'")
+    _one_line_exit_2(capsys, ["example-data", "digits", str(tmp_path / "b")], "reads no files")
+    _one_line_exit_2(capsys, ["example-data", "csv", str(tmp_path / "file" / "c")], "Cannot write", "file")
+    _one_line_exit_2(capsys, ["example-data", "csv", str(tmp_path / "mine")], "not empty")
+    assert (tmp_path / "file").read_text() == "mine" and not (tmp_path / "mine" / "example.csv").exists()

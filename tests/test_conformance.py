@@ -9,14 +9,18 @@ register deliberately broken plug-ins and prove the checks catch them.
 
 Everything runs on one tiny world (400 digits, a 32-unit MLP, class 7 forgotten) trained once per session, and
 each entry runs at the low ends of its declared whole-number ranges (fewest epochs, shadows, draws...): that both
-keeps the suite fast and checks that the declared ranges are honoured, not merely validated.
+keeps the suite fast and checks that the declared ranges are honoured, not merely validated. A dataset loader that
+reads files is loaded from the tiny example of its files it declares (`core.data.base.example`); one that declares
+none and cannot load without files fails, so no loader is skipped for want of data.
 """
 from __future__ import annotations
 
 import copy
 import inspect
 import json
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -29,7 +33,7 @@ from core.attacks import AttackContext, AttackResult, attacks, clear_memos
 from core.cache import ModelStore
 from core.config import DataConfig, MethodConfig, ModelConfig
 from core.data import Dataset, ForgetSpec, datasets, load_dataset
-from core.data.base import check_dataset_options
+from core.data.base import check_dataset_options, reads_files, write_example
 from core.errors import Cancelled, ResidueError
 from core.models import build_model, check_model_options, models
 from core.params import Param
@@ -49,6 +53,7 @@ class World:
     exp: Experiment
     store: ModelStore
     results: Results
+    data: Path  # a data directory the datasets' example files are written into
 
     @property
     def original(self) -> nn.Module:
@@ -67,7 +72,7 @@ def world(tmp_path_factory) -> World:
     store = ModelStore(tmp_path_factory.mktemp("conformance-store"))
     exp = Experiment(cfg, store=store, device="cpu", dataset=ds)
     results = exp.run()
-    return World(exp, store, results)
+    return World(exp, store, results, tmp_path_factory.mktemp("conformance-data"))
 
 
 def cheapest(params: tuple[Param, ...]) -> dict[str, Any]:
@@ -424,31 +429,34 @@ MODEL_CHECKS = [check_model_params, check_model_output, check_model_deterministi
 
 # -- datasets ----------------------------------------------------------------------------------------------------
 
-def loadable(name: str) -> Dataset | None:
-    """The dataset with its default options, or None where it reads a user's file or folder that is not there
-    (then the loader must have said so in one line)."""
-    try:
-        return load_dataset(name)
-    except ResidueError as e:
-        assert "\n" not in str(e), f"{name}: {e!r}"
-        return None
+def loaded(world: World, name: str) -> Dataset:
+    """The dataset with its default options or, for a loader that reads files, from its declared example written
+    afresh into a folder of the world's data directory. A loader that cannot load either way fails: one that reads
+    files must declare an example, so it cannot slip through these checks for want of files."""
+    with pytest.MonkeyPatch.context() as mp:  # this machine's own data directory plays no part
+        mp.setenv("RESIDUE_DATA", str(world.data))
+        if reads_files(name):
+            return load_dataset(name, **write_example(name, tempfile.mkdtemp(prefix=f"{name}-", dir=world.data)))
+        try:
+            return load_dataset(name)
+        except ResidueError as e:
+            pytest.fail(f"dataset '{name}' does not load with its default options ({e}); if it reads files, declare "
+                        f"a tiny example of them with core.data.base.example so the conformance suite can load it")
 
 
 def check_dataset_deterministic(world: World, name: str) -> None:
-    a = loadable(name)
-    if a is None:
-        pytest.skip(f"{name}: reads files this machine does not have")
-    b = load_dataset(name)
-    assert np.array_equal(a.X, b.X) and np.array_equal(a.y, b.y)
+    """Loaded twice (example files written twice), the same arrays."""
+    a, b = loaded(world, name), loaded(world, name)
+    assert np.array_equal(a.X, b.X) and np.array_equal(a.y, b.y), f"{name}: two loads differ"
+    assert a.class_names == b.class_names and a.kind == b.kind
 
 
 def check_dataset_output(world: World, name: str) -> None:
-    d = loadable(name)
-    if d is None:
-        pytest.skip(f"{name}: reads files this machine does not have")
+    d = loaded(world, name)
     assert d.X.dtype == np.float32 and d.y.dtype == np.int64 and len(d.X) == len(d.y)
     assert d.X.ndim in (2, 4) and sorted(set(d.y.tolist())) == list(range(d.n_classes))
     assert len(d.class_names) == d.n_classes
+    assert d.kind in ("image", "tabular", "2d") and (d.kind == "image") == (d.X.ndim == 4)
 
 
 def check_dataset_params(world: World, name: str) -> None:
@@ -543,3 +551,27 @@ def test_broken_plugins_are_collected_and_caught(world, broken_plugins):
 def test_registry_unregister_is_public_and_refuses_unknown_names():
     with pytest.raises(ResidueError, match="no_such"):
         methods.unregister("no_such")
+
+
+# -- a dataset loader that reads files but declares no example fails, it is not skipped -------------------------
+
+@pytest.fixture
+def file_loader_without_example():
+    from core.data.files import resolve_user_path
+
+    @datasets.register("conformance_files")
+    def conformance_files(folder: str | None = None) -> Dataset:
+        """Reads a folder of the user's, and declares no example of it."""
+        root = resolve_user_path(folder or "conformance-files")
+        return Dataset("conformance_files", np.load(root / "X.npy"), np.load(root / "y.npy"), 0)
+
+    yield "conformance_files"
+    datasets.unregister("conformance_files")
+
+
+def test_a_file_loader_without_an_example_fails_the_suite(world, file_loader_without_example):
+    name = file_loader_without_example
+    assert name in {p.values[0] for p in cases()}  # picked up from the registry, no list edited
+    for check in (check_dataset_output, check_dataset_deterministic):
+        with pytest.raises(pytest.fail.Exception, match="declare a tiny example"):
+            check(world, name)

@@ -1,5 +1,4 @@
 import gzip
-import io
 import os
 import re
 import sys
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.data import Dataset, ForgetSpec, load_dataset, make_split
-from core.data.files import parse_idx
+from core.data.files import idx_bytes, npz_bytes, parse_idx
 from core.errors import ResidueError
 
 
@@ -86,16 +85,10 @@ def test_synthetic_2d():
         load_dataset("moons", n_samples=5)
 
 
-def _npz(**arrays) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
-
-
 def test_npz_upload_roundtrip():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(50, 4)), rng.integers(0, 3, 50)
-    d = load_dataset("npz", data=_npz(X=X, y=y))
+    d = load_dataset("npz", data=npz_bytes(X=X, y=y))
     assert d.X.shape == (50, 4) and d.n_classes == 3 and d.kind == "tabular"
 
 
@@ -110,7 +103,7 @@ def test_npz_upload_roundtrip():
 ])
 def test_npz_bad_contents(arrays, message):
     with pytest.raises(ResidueError, match=message):
-        load_dataset("npz", data=_npz(**arrays))
+        load_dataset("npz", data=npz_bytes(**arrays))
 
 
 def test_file_that_is_not_what_its_extension_says(tmp_path, monkeypatch):
@@ -118,7 +111,7 @@ def test_file_that_is_not_what_its_extension_says(tmp_path, monkeypatch):
     (tmp_path / "fake.npz").write_text("label,x\n1,2\n")
     with pytest.raises(ResidueError, match="not a NumPy .npz"):
         load_dataset("npz", path="fake.npz")
-    (tmp_path / "fake.csv").write_bytes(_npz(X=np.ones((20, 2)), y=np.arange(20) % 2))
+    (tmp_path / "fake.csv").write_bytes(npz_bytes(X=np.ones((20, 2)), y=np.arange(20) % 2))
     with pytest.raises(ResidueError, match="binary|not UTF-8"):
         load_dataset("csv", path="fake.csv")
 
@@ -150,11 +143,6 @@ def test_csv(tmp_path, monkeypatch):
         load_dataset("csv", path="bad.csv")
 
 
-def _idx_bytes(arr: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape)
-    return header + arr.astype(np.uint8).tobytes()
-
-
 def test_idx_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("RESIDUE_DATA", str(tmp_path))
     rng = np.random.default_rng(0)
@@ -162,10 +150,10 @@ def test_idx_folder(tmp_path, monkeypatch):
     folder.mkdir()
     imgs = rng.integers(0, 256, size=(40, 6, 6))
     labels = np.arange(40) % 4
-    (folder / "train-images-idx3-ubyte").write_bytes(_idx_bytes(imgs))
-    (folder / "train-labels-idx1-ubyte").write_bytes(_idx_bytes(labels))
-    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(imgs[:12])))
-    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(labels[:12])))
+    (folder / "train-images-idx3-ubyte").write_bytes(idx_bytes(imgs))
+    (folder / "train-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(imgs[:12])))
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels[:12])))
     d = load_dataset("idx", folder="mnist")
     assert d.X.shape == (52, 1, 6, 6) and d.kind == "image" and d.n_classes == 4
     np.testing.assert_allclose(d.X[0, 0], imgs[0] / 255.0, rtol=1e-6)
@@ -363,7 +351,7 @@ def test_standardisation_uses_the_training_split_only():
                                                         seed=0).dataset.X is split.dataset.X  # never twice
     off = make_split(load_dataset("csv", data=_wine_csv(), standardize=False), ForgetSpec(kind="random", count=5))
     assert np.array_equal(off.dataset.X, load_dataset("csv", data=_wine_csv()).X)
-    images = load_dataset("npz", data=_npz(X=np.random.default_rng(0).random((30, 4, 4)), y=np.arange(30) % 2))
+    images = load_dataset("npz", data=npz_bytes(X=np.random.default_rng(0).random((30, 4, 4)), y=np.arange(30) % 2))
     assert images.kind == "image" and not images.standardize  # images keep their own scale
     with pytest.raises(ResidueError, match="standardize must be true or false"):
         load_dataset("csv", data=_wine_csv(), standardize="yes")

@@ -2,7 +2,6 @@
 (plain and gzipped) and folder-per-class trees; normalisation; and one clear line for every bad folder."""
 from __future__ import annotations
 
-import gzip
 import os
 import pickle
 from pathlib import Path
@@ -13,59 +12,13 @@ import pytest
 from core import ResidueError
 from core.config import from_dict
 from core.data import ForgetSpec, load_dataset, make_split
-from core.data.images import CIFAR10_FILES, MNIST_FILES
+from core.data.images import write_cifar10, write_cifar100, write_folder, write_mnist
 
 
 @pytest.fixture()
 def root(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("RESIDUE_DATA", str(tmp_path))
     return tmp_path
-
-
-def images(n: int, channels: int = 3, size: int = 32, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, channels, size, size), dtype=np.uint8)
-
-
-def write_cifar10(folder: Path, per_file: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Six binary batches of `per_file` records: label byte, then R, G, B planes (row-major)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    X = images(6 * per_file, seed=seed)
-    y = np.arange(6 * per_file) % 10
-    for i, name in enumerate(CIFAR10_FILES):
-        part = slice(i * per_file, (i + 1) * per_file)
-        rec = np.concatenate([y[part, None].astype(np.uint8), X[part].reshape(per_file, -1)], axis=1)
-        (folder / name).write_bytes(rec.tobytes())
-    (folder / "batches.meta.txt").write_text("\n".join(f"class{c}" for c in range(10)) + "\n\n")
-    return X, y
-
-
-def idx_bytes(a: np.ndarray) -> bytes:
-    return bytes([0, 0, 0x08, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape) + a.tobytes()
-
-
-def write_mnist(folder: Path, n_train: int = 40, n_test: int = 20, gz: bool = False) -> np.ndarray:
-    folder.mkdir(parents=True, exist_ok=True)
-    X = images(n_train + n_test, channels=1, size=28)[:, 0]
-    y = (np.arange(n_train + n_test) % 10).astype(np.uint8)
-    arrays = [X[:n_train], y[:n_train], X[n_train:], y[n_train:]]
-    for name, a in zip(MNIST_FILES, arrays):
-        data = idx_bytes(a)
-        if gz:
-            (folder / (name + ".gz")).write_bytes(gzip.compress(data))
-        else:
-            (folder / name).write_bytes(data)
-    return X
-
-
-def write_folder(root: Path, spec: dict[str, list[tuple[str, tuple[int, int]]]]) -> None:
-    from PIL import Image
-
-    rng = np.random.default_rng(1)
-    for cls, files in spec.items():
-        (root / cls).mkdir(parents=True, exist_ok=True)
-        for name, (mode, size) in files:
-            shape = (size, size) if mode == "L" else (size, size, 3)
-            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(root / cls / name)
 
 
 # -- CIFAR ----------------------------------------------------------------------------------------------------
@@ -82,13 +35,7 @@ def test_cifar10_binary_reads_the_records_in_order(root):
 
 
 def test_cifar100_fine_and_coarse_labels(root):
-    folder = root / "cifar-100-binary"
-    folder.mkdir()
-    X = images(40)
-    fine, coarse = np.arange(40) % 100, np.arange(40) % 20
-    for name, part in (("train.bin", slice(0, 30)), ("test.bin", slice(30, 40))):
-        rec = np.concatenate([coarse[part, None], fine[part, None], X[part].reshape(-1, 3072)], axis=1)
-        (folder / name).write_bytes(rec.astype(np.uint8).tobytes())
+    X, fine, coarse = write_cifar100(root / "cifar-100-binary", 40)
     d = load_dataset("cifar100", normalize=False)
     assert d.n_classes == 100 and np.array_equal(d.y, fine)
     assert np.allclose(d.X * 255, X)

@@ -1,7 +1,6 @@
 """Property-based tests (hypothesis): loaders and the config parser either return something valid or
 raise one readable ResidueError, whatever bytes or values they are given."""
 import gzip
-import io
 
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
@@ -10,7 +9,7 @@ from hypothesis import strategies as st
 from core import ResidueError, from_dict, loads
 from core.config import dumps
 from core.data import load_dataset, validate_arrays
-from core.data.files import parse_idx
+from core.data.files import npz_bytes, parse_idx
 
 DIGITS = load_dataset("digits")
 
@@ -66,9 +65,7 @@ def test_npz_arrays_are_validated(n, d, labels, poison):
         X[rng.integers(n), 0] = np.inf
     y = {"int": rng.integers(0, 3, n), "float": rng.integers(0, 3, n) + 0.25, "neg": -rng.integers(1, 3, n),
          "big": rng.integers(0, 3, n) * 10**6, "nan": np.full(n, np.nan)}[labels]
-    buf = io.BytesIO()
-    np.savez(buf, X=X, y=y)
-    ds = _fails_cleanly(load_dataset, "npz", data=buf.getvalue())
+    ds = _fails_cleanly(load_dataset, "npz", data=npz_bytes(X=X, y=y))
     if ds is not None:
         assert labels == "int" and not poison and n >= 10
 
@@ -117,9 +114,7 @@ def test_csv_round_trip(n, d, k, seed):
 def test_npz_round_trip(n, shape, k, dtype):
     X = (np.arange(n * int(np.prod(shape))) % 97).reshape(n, *shape).astype(dtype)
     y = np.arange(n) % k
-    buf = io.BytesIO()
-    np.savez(buf, X=X, y=y)
-    ds = load_dataset("npz", data=buf.getvalue())
+    ds = load_dataset("npz", data=npz_bytes(X=X, y=y))
     expected = X[:, None] if len(shape) == 2 else X  # (N, H, W) is read as single-channel images
     assert np.array_equal(ds.X, expected.astype(np.float32)) and np.array_equal(ds.y, y)
     assert ds.kind == ("image" if len(shape) >= 2 else "tabular")

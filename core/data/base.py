@@ -5,6 +5,8 @@ import copy
 import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -121,6 +123,44 @@ def check_dataset_options(name: str, options: dict) -> None:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ResidueError(f"dataset '{name}': unknown option {unknown[0]!r}; known: {known or 'none'}.")
+
+
+def example(writer: Callable[[Path], object], **options: str) -> Callable:
+    """Declares that a loader reads files, and how to make a tiny valid example of them: `writer(folder)` writes
+    the files into `folder`, and `options` (paths relative to that folder, "." for the folder itself) load them.
+
+    The conformance suite loads every file-reading loader through its example (one without fails the suite),
+    and `python -m core example-data NAME DIR` shows a user the layout the loader expects."""
+    def mark(loader: Callable) -> Callable:
+        loader.example = (writer, options)
+        return loader
+
+    return mark
+
+
+def reads_files(name: str) -> bool:
+    """Whether the dataset `name` declared an example of the files it reads (`example`)."""
+    return hasattr(datasets.get(name), "example")
+
+
+def write_example(name: str, folder: str | Path) -> dict[str, str]:
+    """Write the example files of dataset `name` into `folder` (created; an empty one, so no file of the user's is
+    overwritten) and return the options that load them: absolute paths, so they load wherever `folder` lies
+    inside the data directory."""
+    if not reads_files(name):
+        raise ResidueError(f"dataset '{name}' reads no files, so it has no example to write.")
+    writer, options = datasets.get(name).example
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if any(folder.iterdir()):
+            raise ResidueError(f"'{folder}' is not empty; give a new or empty folder for the {name} example "
+                               f"(nothing is overwritten).")
+        writer(folder)
+    except OSError as e:
+        raise ResidueError(f"Cannot write the {name} example into '{folder}' ({e.strerror or type(e).__name__}).") \
+            from None
+    return {k: str((folder / v).resolve()) for k, v in options.items()}
 
 
 def load_dataset(name: str, **options) -> Dataset:

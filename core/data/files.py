@@ -29,12 +29,13 @@ import numpy as np
 
 from ..errors import ResidueError
 from ..params import shown
-from .base import MAX_FEATURES, MAX_FILE_BYTES, MAX_SAMPLES, MAX_VALUES, Dataset, datasets
+from .base import MAX_FEATURES, MAX_FILE_BYTES, MAX_SAMPLES, MAX_VALUES, Dataset, datasets, example
 
 MAX_UNPACKED_BYTES = 8 * MAX_VALUES + 2**16  # a compressed file may unpack to this much (the largest float64 data)
 CSV_BLOCK_BYTES = 2**20  # pyarrow parses this much CSV text at a time (more only for a longer row)
 MAX_LINE_BYTES = 4 * 2**20  # a CSV line: 65,536 values (or column names) of 60 characters
 IDX_CHUNK_BYTES = 2**20  # an IDX body is read, and a gzip stream unpacked, this much at a time
+MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
 def default_data_root() -> Path:
@@ -116,7 +117,55 @@ def _image_kind(X: np.ndarray) -> tuple[np.ndarray, str]:
     return X, "2d" if X.ndim == 2 and X.shape[1] == 2 else "tabular"
 
 
+# -- writers: the formats written, for the loaders' examples (`core.data.base.example`) and the tests ----------
+def example_pixels(n: int, channels: int = 3, size: int = 32, seed: int = 0) -> np.ndarray:
+    """(n, channels, size, size) random uint8 pixels, the same for the same seed."""
+    return np.random.default_rng(seed).integers(0, 256, (n, channels, size, size), dtype=np.uint8)
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def idx_bytes(a: np.ndarray) -> bytes:
+    """`a` as an IDX file of unsigned bytes (type 0x08), the MNIST format `parse_idx` reads."""
+    a = np.asarray(a)
+    return bytes([0, 0, 0x08, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape) + \
+        a.astype(np.uint8).tobytes()
+
+
+def write_mnist(folder: Path, n_train: int = 40, n_test: int = 20, gz: bool = False) -> np.ndarray:
+    """MNIST's four IDX files (gzipped where `gz`) of random 28x28 images labelled 0-9 in turn; returns the images."""
+    folder.mkdir(parents=True, exist_ok=True)
+    X = example_pixels(n_train + n_test, channels=1, size=28)[:, 0]
+    y = (np.arange(n_train + n_test) % 10).astype(np.uint8)
+    for name, a in zip(MNIST_FILES, [X[:n_train], y[:n_train], X[n_train:], y[n_train:]]):
+        data = idx_bytes(a)
+        (folder / (name + ".gz" if gz else name)).write_bytes(gzip.compress(data, mtime=0) if gz else data)
+    return X
+
+
+def _tabular_example(n: int = 30, features: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Three classes of points around three centres: a table a model can learn."""
+    y = np.arange(n) % 3
+    return np.random.default_rng(0).normal(size=(n, features)).round(3) + y[:, None], y
+
+
+def write_npz_example(folder: Path) -> None:
+    X, y = _tabular_example()
+    (folder / "example.npz").write_bytes(npz_bytes(X=X, y=y))
+
+
+def write_csv_example(folder: Path) -> None:
+    X, y = _tabular_example()
+    rows = [",".join([*(f"{v:.3f}" for v in x), str(c)]) for x, c in zip(X, y)]
+    (folder / "example.csv").write_text("\n".join(["x0,x1,x2,label", *rows]) + "\n")
+
+
 @datasets.register("npz")
+@example(write_npz_example, path="example.npz")
 def npz(path: str | None = None, data: bytes | None = None, x_key: str = "X", y_key: str = "y",
         standardize: bool = True) -> Dataset:
     """A NumPy archive holding arrays `X` and `y`; pickled objects are refused. Tabular features are
@@ -167,6 +216,7 @@ def _check_unpacked(archive: zipfile.ZipFile, name: str) -> None:
 
 
 @datasets.register("csv")
+@example(write_csv_example, path="example.csv")
 def csv(path: str | None = None, data: bytes | None = None, label_column: str = "label",
         standardize: bool = True) -> Dataset:
     """A CSV table with a header row; `label_column` names the integer label column, the rest are numeric
@@ -373,6 +423,7 @@ def _parse_idx_file(p: Path) -> np.ndarray:
 
 
 @datasets.register("idx")
+@example(write_mnist, folder=".")
 def idx(folder: str | None = None) -> Dataset:
     """A folder of MNIST-format IDX files: every `*images*` file paired with its `*labels*` file."""
     if folder is None:

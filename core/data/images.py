@@ -26,13 +26,12 @@ import numpy as np
 
 from ..errors import ResidueError
 from ..params import shown
-from .base import MAX_FEATURES, MAX_FILE_BYTES, MAX_SAMPLES, Dataset, datasets
-from .files import _parse_idx_file, data_root, resolve_user_path
+from .base import MAX_FEATURES, MAX_FILE_BYTES, MAX_SAMPLES, Dataset, datasets, example
+from .files import MNIST_FILES, _parse_idx_file, data_root, example_pixels, resolve_user_path, write_mnist
 
 CIFAR10_FILES = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
 CIFAR100_FILES = ["train.bin", "test.bin"]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 MNIST_CLASSES = {
     "mnist": [str(d) for d in range(10)],
     "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -44,6 +43,50 @@ DEFAULT_FOLDERS = {"cifar10": "cifar-10-batches-bin", "cifar100": "cifar-100-bin
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision's
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 PICKLED_CIFAR = {"data_batch_1", "test_batch", "batches.meta", "train", "test", "meta"}
+
+
+# -- writers: the formats written, for the loaders' examples (`core.data.base.example`) and the tests ----------
+def write_cifar10(folder: Path, per_file: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Six binary batches of `per_file` records (label byte, then R, G, B planes, row-major) labelled 0-9 in turn,
+    and class names in batches.meta.txt; returns the images and labels."""
+    folder.mkdir(parents=True, exist_ok=True)
+    X = example_pixels(6 * per_file, seed=seed)
+    y = np.arange(6 * per_file) % 10
+    for i, name in enumerate(CIFAR10_FILES):
+        part = slice(i * per_file, (i + 1) * per_file)
+        rec = np.concatenate([y[part, None].astype(np.uint8), X[part].reshape(per_file, -1)], axis=1)
+        (folder / name).write_bytes(rec.tobytes())
+    (folder / "batches.meta.txt").write_text("\n".join(f"class{c}" for c in range(10)) + "\n\n")
+    return X, y
+
+
+def write_cifar100(folder: Path, n: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """train.bin (the first 3/4) and test.bin of `n` records (coarse label byte, fine label byte, pixels), fine labels
+    0-99 and coarse 0-19 in turn; returns the images, fine and coarse labels."""
+    folder.mkdir(parents=True, exist_ok=True)
+    X = example_pixels(n)
+    fine, coarse = np.arange(n) % 100, np.arange(n) % 20
+    cut = 3 * n // 4
+    for name, part in (("train.bin", slice(0, cut)), ("test.bin", slice(cut, n))):
+        rec = np.concatenate([coarse[part, None], fine[part, None], X[part].reshape(-1, 3072)], axis=1)
+        (folder / name).write_bytes(rec.astype(np.uint8).tobytes())
+    return X, fine, coarse
+
+
+EXAMPLE_TREE = {c: [(f"{i}.png", ("RGB", 8)) for i in range(6)] for c in ("cats", "dogs")}
+
+
+def write_folder(root: Path, spec: dict[str, list[tuple[str, tuple[str, int]]]] = EXAMPLE_TREE) -> None:
+    """A folder per class of random square images: `spec` maps each class to its (file name, (Pillow mode, side))
+    pairs; the file name's extension picks the format."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for cls, files in spec.items():
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for name, (mode, size) in files:
+            shape = (size, size) if mode == "L" else (size, size, 3)
+            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(root / cls / name)
 
 
 # -- options shared by every image loader ---------------------------------------------------------------------
@@ -176,6 +219,7 @@ def _cifar(name: str, rec: np.ndarray, label_col: int, n_classes: int, classes: 
 
 
 @datasets.register("cifar10")
+@example(write_cifar10, folder=".")
 def cifar10(folder: str | None = None, normalize: bool = True, mean: list[float] | None = None,
             std: list[float] | None = None, limit: int | None = None) -> Dataset:
     """CIFAR-10, binary version (data_batch_1.bin … data_batch_5.bin, test_batch.bin): 60,000 32x32 colour images
@@ -188,6 +232,7 @@ def cifar10(folder: str | None = None, normalize: bool = True, mean: list[float]
 
 
 @datasets.register("cifar100")
+@example(write_cifar100, folder=".")
 def cifar100(folder: str | None = None, labels: str = "fine", normalize: bool = True,
              mean: list[float] | None = None, std: list[float] | None = None, limit: int | None = None) -> Dataset:
     """CIFAR-100, binary version (train.bin, test.bin): 60,000 32x32 colour images of 100 fine classes (or their 20
@@ -224,6 +269,7 @@ def _mnist_family(name: str, folder: str | None, normalize, mean, std, limit) ->
 
 
 @datasets.register("mnist")
+@example(write_mnist, folder=".")
 def mnist(folder: str | None = None, normalize: bool = True, mean: list[float] | None = None,
           std: list[float] | None = None, limit: int | None = None) -> Dataset:
     """MNIST in its IDX files (train-images-idx3-ubyte … t10k-labels-idx1-ubyte, gzipped or not): 70,000 28x28
@@ -232,6 +278,7 @@ def mnist(folder: str | None = None, normalize: bool = True, mean: list[float] |
 
 
 @datasets.register("fashion_mnist")
+@example(write_mnist, folder=".")
 def fashion_mnist(folder: str | None = None, normalize: bool = True, mean: list[float] | None = None,
                   std: list[float] | None = None, limit: int | None = None) -> Dataset:
     """Fashion-MNIST in MNIST's IDX files: 70,000 28x28 images of 10 kinds of clothing."""
@@ -239,6 +286,7 @@ def fashion_mnist(folder: str | None = None, normalize: bool = True, mean: list[
 
 
 @datasets.register("kmnist")
+@example(write_mnist, folder=".")
 def kmnist(folder: str | None = None, normalize: bool = True, mean: list[float] | None = None,
            std: list[float] | None = None, limit: int | None = None) -> Dataset:
     """Kuzushiji-MNIST in MNIST's IDX files: 70,000 28x28 cursive Japanese characters, 10 classes."""
@@ -247,6 +295,7 @@ def kmnist(folder: str | None = None, normalize: bool = True, mean: list[float] 
 
 # -- a folder per class ---------------------------------------------------------------------------------------
 @datasets.register("image_folder")
+@example(write_folder, folder=".")
 def image_folder(folder: str | None = None, normalize: bool = True, mean: list[float] | None = None,
                  std: list[float] | None = None, limit: int | None = None) -> Dataset:
     """Images in one sub-folder per class (torchvision's ImageFolder: classes in sorted order, files in sorted
