@@ -204,8 +204,3 @@ def auc(pos, neg) -> float:
         return float("nan")
     diff = pos[:, None] - neg[None, :]
     return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
-
-
-def nanmean(v) -> float:
-    v = [float(x) for x in v if x is not None and np.isfinite(x)]
-    return float(np.mean(v)) if v else float("nan")
