@@ -200,10 +200,6 @@ class VerdictReport:
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
-    @property
-    def spreads(self) -> dict[str, Band]:  # the name earlier reports used
-        return self.bands
-
     def label(self, model: str) -> str:
         return self.verdicts[model].label
 
@@ -239,12 +235,11 @@ class Yardstick:
                 if b is not None:
                     self.bands[key] = b
 
-    def judge(self, name: str, readings: dict | None = None, lineage: str = FROM_ORIGINAL) -> Verdict:
-        """The verdict of model `name` (its values are looked up in `readings`, default the yardstick's own)."""
-        readings = readings or self.readings
-        original = {k: readings[p].value("original", l) for p, r in readings.items() for k, l in r.keys()}
+    def judge(self, name: str, lineage: str = FROM_ORIGINAL) -> Verdict:
+        """The verdict of model `name`, from the yardstick's readings (every model was measured with them)."""
+        original = {k: r.value("original", l) for r in self.readings.values() for k, l in r.keys()}
         evidence = []
-        for p, r in readings.items():
+        for p, r in self.readings.items():
             inf = self.infos[p]
             for key, layer in r.keys():
                 band = self.bands.get(key)

@@ -21,7 +21,6 @@ gradient step (`core.batched.loss_grad_fn`) and one SGD step with a per-run lear
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -33,7 +32,7 @@ import torch
 from torch import nn
 
 from ..batched import BatchedOptimizer, Flat, buffers_of, forward_many, loss_grad_fn, stack
-from ..cache import index_fingerprint, stable_hash
+from ..cache import digest, index_fingerprint, stable_hash
 from ..errors import ResidueError
 from ..params import Param
 from ..progress import Progress, as_progress
@@ -132,11 +131,8 @@ _RUNS_LOCK = threading.Lock()
 
 def weights_fingerprint(model: nn.Module) -> str:
     """Hash of a model's parameters and buffers: equal weights, equal relearning runs."""
-    h = hashlib.sha256()
-    for k, v in model.state_dict().items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:32]
+    return digest(*(p for k, v in model.state_dict().items() for p in (k.encode(), v.detach().cpu().numpy())),
+                  length=32)
 
 
 def _ids_hash(ids) -> str:

@@ -132,6 +132,12 @@ class ProbeContext:
             self.memo[key] = build()
         return self.memo[key]
 
+    def shared_by(self, tag: tuple, models: dict[str, nn.Module], build) -> Any:
+        """`shared` for a value computed on a set of models (several scores of one fit): keyed by the models'
+        names and identities, so another set is computed afresh. The models must stay alive while the context
+        is used (`acts` keeps every model it saw), or a new model could reuse an id."""
+        return self.shared((*tag, tuple(sorted(models)), tuple(id(m) for m in models.values())), build)
+
 
 class Probe:
     """Base class of every registered measure (see module docstring)."""
@@ -198,8 +204,3 @@ def auc(pos, neg) -> float:
         return float("nan")
     diff = pos[:, None] - neg[None, :]
     return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
-
-
-def nanmean(v) -> float:
-    v = [float(x) for x in v if x is not None and np.isfinite(x)]
-    return float(np.mean(v)) if v else float("nan")

@@ -68,8 +68,7 @@ class _ClassReadout(Probe):
                     "cross-validation on the held-out raw inputs (see the module docstring)"),)
 
     def _all(self, ctx: ProbeContext, models: dict) -> dict:
-        return ctx.shared(("readout", self.hp["C"], tuple(sorted(models)), tuple(id(m) for m in models.values())),
-                          lambda: readout(ctx, models, self.hp["C"]))
+        return ctx.shared_by(("readout", self.hp["C"]), models, lambda: readout(ctx, models, self.hp["C"]))
 
 
 def readout(ctx: ProbeContext, models: dict, C: float = 0.0) -> dict:

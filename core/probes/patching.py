@@ -92,8 +92,7 @@ def _patch_all(ctx, models: dict, threshold: float) -> dict[str, PatchingResult]
         return {n: patching(ctx.original, ctx.retrain, m, fX, fy, ctx.hidden, threshold, retrain_acts=ra,
                             model_acts=ctx.acts(m, "forget")) for n, m in models.items()}
 
-    return ctx.shared(("patching", float(threshold), tuple(sorted(models)), tuple(id(m) for m in models.values())),
-                      build)
+    return ctx.shared_by(("patching", float(threshold)), models, build)
 
 
 def layer_ratios(p: PatchingResult) -> list[float]:

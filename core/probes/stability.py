@@ -12,7 +12,6 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -153,8 +152,3 @@ class BounceBack(Probe):
     def measure(self, ctx: ProbeContext, models: dict) -> Readings:
         acc = bounced_many(list(models.values()), ctx.data, self.hp["steps"], self.hp["lr"], seed=ctx.seed)
         return self._readings({n: [a] for n, a in zip(models, acc)}, None, 1.0 / max(len(ctx.data.forget[1]), 1))
-
-
-def nanmean(v) -> float:
-    v = [x for x in v if x is not None and np.isfinite(x)]
-    return float(np.mean(v)) if v else float("nan")
