@@ -29,8 +29,7 @@ from .unlearn import UnlearnTask, get_method, methods
 ORIGINAL, RETRAINED = "original", "retrain"
 
 
-fingerprint = data_fingerprint  # the names other modules import
-_idx_hash = index_fingerprint
+_idx_hash = index_fingerprint  # the name core.probes.measures imports
 
 
 @dataclass
@@ -77,7 +76,7 @@ class Experiment:
     def _base_key(self) -> dict:
         split = self.prepare()
         c = self.config
-        return {"data": fingerprint(split.dataset), "split": [_idx_hash(split.train), _idx_hash(split.test)],
+        return {"data": data_fingerprint(split.dataset), "split": [_idx_hash(split.train), _idx_hash(split.test)],
                 "model": c.model.name, "model_params": c.model.params, "recipe": c.recipe.to_dict(),
                 "trainer": TRAINER_VERSION}
 

@@ -106,7 +106,7 @@ def _schedule(value) -> tuple:
 AUGMENT_PADDING = {"crop_flip": (4, "constant"),  # the CIFAR recipe: RandomCrop(32, padding=4), RandomHorizontalFlip()
                    "shift2_flip": (2, "reflect")}  # airbench: 2-pixel translations of a reflect-padded image, flips
 AUGMENTS = ("none", *AUGMENT_PADDING)
-CROP_PAD = 4
+CROP_PAD = AUGMENT_PADDING["crop_flip"][0]  # the default of `augment_draws` and `augmented`
 
 
 def augment_generator(recipe: Recipe, seed: int, X: torch.Tensor) -> torch.Generator | None:

@@ -90,9 +90,14 @@ def _source(path: str | None, data: bytes | None, what: str) -> tuple[bytes | Pa
     p = resolve_user_path(path)
     if not p.is_file():
         raise ResidueError(f"{what}: '{path}' is not a file.")
+    check_size(p, what)
+    return p, p.name
+
+
+def check_size(p: Path, what: str) -> None:
+    """One line for a file over the size limit, before any of it is read."""
     if p.stat().st_size > MAX_FILE_BYTES:
         raise ResidueError(f"{what}: '{p.name}' is over the {MAX_FILE_BYTES // 2**20} MB limit.")
-    return p, p.name
 
 
 def _open(src: bytes | Path, what: str, name: str) -> BinaryIO:
@@ -441,8 +446,7 @@ def idx(folder: str | None = None) -> Dataset:
             raise ResidueError(f"idx: no labels file '{lab.name}' for '{img.name}'.")
         for p in (img, lab):
             resolve_user_path(p)  # a link inside the folder may not point outside the data directory
-            if p.stat().st_size > MAX_FILE_BYTES:
-                raise ResidueError(f"idx: '{p.name}' is over the {MAX_FILE_BYTES // 2**20} MB limit.")
+            check_size(p, "idx")
         X, y = (_parse_idx_file(p) for p in (img, lab))
         if X.ndim != 3 or y.ndim != 1:
             raise ResidueError(f"idx: '{img.name}' must be (N, H, W) images and '{lab.name}' (N,) labels.")

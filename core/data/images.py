@@ -26,8 +26,9 @@ import numpy as np
 
 from ..errors import ResidueError
 from ..params import shown
-from .base import MAX_FEATURES, MAX_FILE_BYTES, MAX_SAMPLES, Dataset, datasets, example
-from .files import MNIST_FILES, _parse_idx_file, data_root, example_pixels, resolve_user_path, write_mnist
+from .base import MAX_FEATURES, MAX_SAMPLES, Dataset, datasets, example
+from .files import (MNIST_FILES, _parse_idx_file, check_size, data_root, example_pixels, resolve_user_path,
+                    write_mnist)
 
 CIFAR10_FILES = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
 CIFAR100_FILES = ["train.bin", "test.bin"]
@@ -166,8 +167,7 @@ def _find(name: str, root: Path, expected: list[str], gz: bool = False) -> list[
                            f"{', each optionally gzipped' if gz else ''}).")
     for p in found.values():
         resolve_user_path(p)  # a link inside the folder may not point outside the data directory
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise ResidueError(f"{name}: '{p.name}' is over the {MAX_FILE_BYTES // 2**20} MB limit.")
+        check_size(p, name)
     return list(found.values())  # type: ignore[arg-type]
 
 

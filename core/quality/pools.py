@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..cache import source_fingerprint, stable_hash
+from ..cache import index_fingerprint, source_fingerprint, stable_hash
 from ..config import MethodConfig
 from ..errors import Cancelled, ResidueError
 from ..progress import Progress, as_progress
@@ -243,10 +243,8 @@ def _has_errors(obj: Any) -> bool:
 
 
 def _split_parts(exp) -> dict[str, Any]:
-    from ..experiment import _idx_hash
-
     split = exp.prepare()
-    return {"base": exp._base_key(), "forget": _idx_hash(split.forget)}
+    return {"base": exp._base_key(), "forget": index_fingerprint(split.forget)}
 
 
 def _scratch_pools(exp, specs: dict[str, list[tuple[str, int, int]]], progress: Progress) -> dict[str, Pool]:
