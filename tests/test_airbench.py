@@ -11,14 +11,15 @@ import torch
 import torch.nn.functional as F
 
 from core import Experiment, ExperimentConfig, ResidueError
-from core.batched import init_many, stack, train_many
+from core.batched import init_many, train_many
 from core.cache import ModelStore
-from core.config import DataConfig, MethodConfig, ModelConfig, from_dict, loads
+from core.config import MethodConfig, ModelConfig, from_dict, loads
 from core.models import build_model
 from core.models.airbench import Whitening
 from core.training import (Recipe, augment_draws, augmented, epoch_batches, make_optimizer, named_recipe, recipes,
                            train)
-from test_vision import colour_dataset
+from test_attacks_mia import trained_one_by_one
+from test_vision import _bits, colour_dataset, colour_experiment
 
 NARROW = {"width": 1 / 16}
 
@@ -157,18 +158,11 @@ def test_shift2_flip_pads_by_reflection():
 def test_airbench_trains_the_same_alone_and_batched():
     """The whole recipe (Nesterov, label smoothing, the schedule over each model's own steps, shifts of reflected
     images) and each model's whitening from its own subset: `train_many` gives `train`'s weights."""
-    d = colour_dataset(n_per_class=30)
-    X, y = torch.as_tensor(d.X), torch.as_tensor(d.y)
-    subsets = [np.arange(0, 33), np.arange(20, 60), np.arange(40, 90)]  # 33 % 16 == 1: a batch of one, dropped
+    X, y, subsets = _bits()  # a subset of 33 % 16 == 1: a batch of one, dropped
     seeds = [4, 5, 6]
     recipe = small_recipe()
     batched = train_many(narrow(), init_many(narrow, seeds), X, y, subsets, recipe, seeds)
-    alone = []
-    for s, sub in zip(seeds, subsets):
-        m = narrow(s)
-        train(m, X[sub], y[sub], recipe, seed=s)
-        alone.append(m)
-    ref = stack(alone)
+    ref = trained_one_by_one(narrow, X, y, subsets, recipe, seeds)
     assert set(batched) == set(ref)
     for k in ref:
         assert torch.allclose(batched[k].float(), ref[k].float(), atol=1e-4), k
@@ -203,15 +197,8 @@ def test_label_smoothing_in_the_batched_mlp_path():
 # -- in an experiment ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def airbench_exp(tmp_path_factory):
-    cfg = ExperimentConfig(
-        seed=0, data=DataConfig(name="npz", test_fraction=0.2, shadow_fraction=0.2),
-        model=ModelConfig("airbench", dict(NARROW)), recipe=small_recipe(epochs=4),
-        methods=[MethodConfig("finetune", {"epochs": 1})])
-    cfg.data.forget.classes = [1]
-    exp = Experiment(cfg, store=ModelStore(tmp_path_factory.mktemp("airbench-store")), device="cpu",
-                     dataset=colour_dataset())
-    exp.run()
-    return exp
+    return colour_experiment(tmp_path_factory, ModelConfig("airbench", dict(NARROW)), small_recipe(epochs=4),
+                             [MethodConfig("finetune", {"epochs": 1})], "airbench-store")
 
 
 def test_an_experiment_whitens_each_model_from_its_own_training_set(airbench_exp):

@@ -152,6 +152,16 @@ def _digits_bits():
     return d, X, y, subsets
 
 
+def trained_one_by_one(make, X, y, subsets, recipe, seeds) -> dict:
+    """What `train_many` must equal: model `make(s)` trained alone on its subset with seed s, the weights stacked."""
+    alone = []
+    for s, sub in zip(seeds, subsets):
+        m = make(s)
+        train(m, X[sub], y[sub], recipe, seed=s)
+        alone.append(m)
+    return stack(alone)
+
+
 @pytest.mark.parametrize("kind", ["sgd", "adam"])
 def test_batched_training_equals_one_by_one(kind):
     d, X, y, subsets = _digits_bits()
@@ -159,12 +169,7 @@ def test_batched_training_equals_one_by_one(kind):
     make = lambda s: build_model("mlp", d.input_shape, 10, seed=int(s), hidden=[64, 32])  # noqa: E731
     seeds = [11, 12, 13]
     batched = train_many(make(0), init_many(make, seeds), X, y, subsets, recipe, seeds)
-    alone = []
-    for s, sub in zip(seeds, subsets):
-        m = make(s)
-        train(m, X[sub], y[sub], recipe, seed=s)
-        alone.append(m)
-    ref = stack(alone)
+    ref = trained_one_by_one(make, X, y, subsets, recipe, seeds)
     if kind == "sgd":
         for k in ref:
             assert torch.allclose(batched[k], ref[k], atol=1e-5), k

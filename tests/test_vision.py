@@ -22,6 +22,7 @@ from core.config import DataConfig, MethodConfig, ModelConfig
 from core.data import Dataset
 from core.models import build_model
 from core.training import Recipe, augment_draws, augmented, train
+from test_attacks_mia import trained_one_by_one
 
 TINY = {"width": 1 / 16}
 
@@ -114,17 +115,23 @@ def test_named_layers_are_a_view_that_runs_and_hooks():
 
 
 # -- every consumer of named layers, on a narrow ResNet -------------------------------------------------------
-@pytest.fixture(scope="module")
-def resnet_exp(tmp_path_factory):
-    cfg = ExperimentConfig(
-        seed=0, data=DataConfig(name="npz", test_fraction=0.2, shadow_fraction=0.2),
-        model=ModelConfig("resnet18_cifar", dict(TINY)), recipe=Recipe(epochs=3, batch_size=32, lr=3e-3),
-        methods=[MethodConfig("finetune", {"epochs": 1}), MethodConfig("orthogonal_replay", {"epochs1": 1, "batch_size": 16})])
+def colour_experiment(tmp_path_factory, model: ModelConfig, recipe: Recipe, methods: list[MethodConfig],
+                      store: str) -> Experiment:
+    """A finished run on `colour_dataset` forgetting class 1, in its own model store (the vision fixtures' base)."""
+    cfg = ExperimentConfig(seed=0, data=DataConfig(name="npz", test_fraction=0.2, shadow_fraction=0.2),
+                           model=model, recipe=recipe, methods=methods)
     cfg.data.forget.classes = [1]
-    exp = Experiment(cfg, store=ModelStore(tmp_path_factory.mktemp("vision-store")), device="cpu",
-                     dataset=colour_dataset())
+    exp = Experiment(cfg, store=ModelStore(tmp_path_factory.mktemp(store)), device="cpu", dataset=colour_dataset())
     exp.run()
     return exp
+
+
+@pytest.fixture(scope="module")
+def resnet_exp(tmp_path_factory):
+    return colour_experiment(
+        tmp_path_factory, ModelConfig("resnet18_cifar", dict(TINY)), Recipe(epochs=3, batch_size=32, lr=3e-3),
+        [MethodConfig("finetune", {"epochs": 1}), MethodConfig("orthogonal_replay", {"epochs1": 1, "batch_size": 16})],
+        "vision-store")
 
 
 def test_probes_patching_landscape_and_embedding_run_on_a_resnet(resnet_exp):
@@ -199,12 +206,7 @@ def test_batched_batch_norm_training_equals_one_by_one(monkeypatch):
     recipe = Recipe(epochs=1, batch_size=16, lr=0.02, optimizer="sgd", augment="crop_flip")
     seeds = [4, 5, 6]
     batched = train_many(tiny(), init_many(lambda s: tiny(seed=s), seeds), X, y, subsets, recipe, seeds)
-    alone = []
-    for s, sub in zip(seeds, subsets):
-        m = tiny(seed=s)
-        train(m, X[sub], y[sub], recipe, seed=s)
-        alone.append(m)
-    ref = stack(alone)
+    ref = trained_one_by_one(lambda s: tiny(seed=s), X, y, subsets, recipe, seeds)
     assert set(batched) == set(ref)
     for k in ref:  # running statistics included: each model trained its own
         assert torch.allclose(batched[k].float(), ref[k].float(), atol=2e-3), k
