@@ -225,7 +225,7 @@ class CheckpointExperiment(Experiment):
         unwrapped, shape-checked), before anything trains."""
         from .models import load_checkpoint
 
-        exp = cls(config, {}, checkpoint_fingerprint(raw), **kw)
+        exp = cls(config, {}, bytes_fingerprint(raw), **kw)
         template = exp.fresh_model()
         exp._state = load_checkpoint(raw, template, **({} if max_bytes is None else {"max_bytes": max_bytes}))
         return exp
@@ -258,8 +258,6 @@ class CheckpointExperiment(Experiment):
             return Trained(model.to(self.device).eval(), 0.0, message="θ_o from a checkpoint", cached=True)
         return super().train_model(part, init_seed, order_seed, progress, stage)
 
-
-checkpoint_fingerprint = bytes_fingerprint
 
 
 def degenerate_original(exp: Experiment) -> str:

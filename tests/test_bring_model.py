@@ -122,14 +122,17 @@ def test_the_command_line_takes_theta_o_from_a_checkpoint(cifar_config, tmp_path
 def test_the_dashboard_uses_the_same_checkpoint_code():
     from core.analysis import Pipeline
     from core.cache import bytes_fingerprint
-    from core.config import ExperimentConfig
-    from core.experiment import checkpoint_fingerprint
+    from core.config import from_dict
     from dashboard import form, state
 
     m = build_model("mlp", (1, 8, 8), 10, hidden=[8])
     raw = saved({f"model.{k}": v for k, v in m.state_dict().items()})
     ckpt = state.load_checkpoint(raw, m)
     assert set(ckpt) == set(m.state_dict())
-    assert form.bytes_fingerprint is bytes_fingerprint and bytes_fingerprint(raw) == checkpoint_fingerprint(raw)
-    exp = Pipeline(ExperimentConfig(), checkpoint=(ckpt, bytes_fingerprint(raw))).experiment()
+    assert form.bytes_fingerprint is bytes_fingerprint
+    cfg = from_dict({"model": {"name": "mlp", "hidden": [8]}})  # the checkpoint's architecture
+    dashboard = Pipeline(cfg, checkpoint=(ckpt, form.bytes_fingerprint(raw)))
+    cli = Pipeline(cfg, exp=CheckpointExperiment.from_bytes(cfg, raw))
+    assert cli.key == dashboard.key  # the upload and --checkpoint share one run (and its cache)
+    exp = dashboard.experiment()
     assert type(exp) is CheckpointExperiment and exp.original_init_known is False
